@@ -10,6 +10,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from jobkit._exceptions import (
     APIConnectionError,
     APIError,
@@ -36,6 +38,9 @@ from jobkit._schema import (
     job_json_schema,
 )
 
+if TYPE_CHECKING:
+    from jobkit._widgets import JobPreview, ResultsView, preview, show_results
+
 __version__ = "0.1.0"
 
 # Each part of the package adds its public names here, and to __all__ (kept sorted; a test
@@ -50,12 +55,14 @@ __all__ = [
     "BoardInfo",
     "FrameError",
     "Job",
+    "JobPreview",
     "JobValidationError",
     "JobkitError",
     "Location",
     "NotFoundError",
     "RangeDate",
     "RangeFloat",
+    "ResultsView",
     "Section",
     "ServerConfigError",
     "Skill",
@@ -63,10 +70,31 @@ __all__ = [
     "UnsupportedFrameError",
     "__version__",
     "job_json_schema",
+    "preview",
+    "show_results",
 ]
 
 # Reprs and tracebacks show `jobkit.Job`, not `jobkit._schema.Job` (as httpx does).
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)  # lazy names (below) are not loaded yet
     if isinstance(_obj, type):
         _obj.__module__ = "jobkit"
+
+# The notebook views load ipywidgets, which scripts and the server never need: they are
+# imported on first use (PEP 562).
+_LAZY = {
+    name: "jobkit._widgets" for name in ("JobPreview", "ResultsView", "preview", "show_results")
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        if isinstance(value, type):
+            value.__module__ = "jobkit"
+        globals()[name] = value
+        return value
+    msg = f"module 'jobkit' has no attribute {name!r}"
+    raise AttributeError(msg)
