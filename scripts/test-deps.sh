@@ -19,3 +19,13 @@ fi
 if ! "$VENV/bin/python" -c "import pyspark" >/dev/null 2>&1; then
     "$VENV/bin/pip" install -e ".[spark]"
 fi
+
+# Browser test (tests/test_browser.py): Debian's Chromium (Playwright's own browser download
+# needs the network; its pip package bundles the driver) and the `browser` extra.
+if [ ! -x /usr/bin/chromium ]; then
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+fi
+if ! "$VENV/bin/python" -c "import voila, playwright" >/dev/null 2>&1; then
+    "$VENV/bin/pip" install -e ".[browser]"
+fi
