@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from jobkit._client import AsyncBoard, AsyncClient, Board, Client, board, connect
 from jobkit._exceptions import (
     APIConnectionError,
     APIError,
@@ -24,6 +25,7 @@ from jobkit._exceptions import (
     ServerConfigError,
     UnsupportedFrameError,
 )
+from jobkit._index import aindex_frame, index_frame
 from jobkit._schema import (
     ISO_8601_PATTERN,
     JOB_POLARS_SCHEMA,
@@ -51,8 +53,12 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APIStatusError",
+    "AsyncBoard",
+    "AsyncClient",
     "AuthenticationError",
+    "Board",
     "BoardInfo",
+    "Client",
     "FrameError",
     "Job",
     "JobPreview",
@@ -69,6 +75,10 @@ __all__ = [
     "Trait",
     "UnsupportedFrameError",
     "__version__",
+    "aindex_frame",
+    "board",
+    "connect",
+    "index_frame",
     "job_json_schema",
     "preview",
     "show_results",

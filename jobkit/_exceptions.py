@@ -62,7 +62,25 @@ class APIError(JobkitError):
 
 
 class APIConnectionError(APIError):
-    """No HTTP answer: connection refused, timeout, dropped connection."""
+    """No HTTP answer: connection refused, timeout, dropped connection.
+
+    `maybe_sent` is False only when the request certainly never reached the server (the
+    connection could not be opened), so that a write can be retried without risking a
+    second job; a timeout or a dropped connection leaves it True.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_connection_error, (self.__class__, self.args[0], self.maybe_sent))
+
+
+def _rebuild_connection_error(
+    cls: type[APIConnectionError], message: str, maybe_sent: bool
+) -> APIConnectionError:
+    return cls(message, maybe_sent=maybe_sent)
 
 
 class APIStatusError(APIError):
