@@ -78,6 +78,7 @@ def request_not_sent(exc: BaseException) -> bool:
 
 # --- embedded local store ----------------------------------------------------------------------
 
+
 def embedded(home: Path) -> tuple[Any, str, str]:
     """The local board server's ASGI app for `home`, with its API key and user email.
 
