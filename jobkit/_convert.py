@@ -1,0 +1,305 @@
+"""Lossless conversion between frames and Job JSON: `from_jobs`, `to_jobs`, `to_json_rows`.
+
+Both directions are vectorised. `from_jobs` encodes the jobs with orjson (one C call per
+piece), tags every trait value so that polars reads its exact JSON text, and decodes the pieces
+in parallel; `to_json_rows` assembles each row's JSON document from polars' own JSON encoder,
+splicing the JSON-text values in raw; `to_jobs` parses those documents with one `orjson.loads`.
+
+Round trip: `from_jobs(to_jobs(df))` equals the canonical `df`, and `to_jobs(from_jobs(jobs))`
+equals `Job.model_validate(j).model_dump(mode="json")` for each job: null stays distinct from
+`[]`, a value keeps its JSON type (`true`, `1`, `1.0`, `"true"`), floats keep their digits and
+date strings come back as sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import polars as pl
+from pydantic import BaseModel
+
+from jobkit._exceptions import FrameError
+from jobkit._frames import (
+    _JSON_STRUCT_FIELDS,
+    TRAIT_COLUMNS,
+    _fields_as_text,
+    _np_default,
+    canonical_frame,
+    decode_job_objects,
+)
+from jobkit._schema import JOB_POLARS_SCHEMA, SERVER_FIELDS
+
+__all__ = ["flatten_frame", "from_jobs", "to_jobs", "to_json_rows"]
+
+# Pieces decoded in parallel: enough to use the thread pool, not so many that overhead shows.
+_MIN_PIECE = 5_000
+
+
+def _unwrap(jobs: Iterable[Any] | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Job dicts out of jobs, Job models and API envelopes; `location.fields` as JSON text."""
+    if isinstance(jobs, Mapping):
+        jobs = [jobs]
+    out: list[dict[str, Any]] = []
+    # One cheap pass in Python is unavoidable here: the input *is* Python objects, and
+    # envelopes and objects in `location.fields` must be recognised before encoding.
+    for row, item in enumerate(jobs):
+        if isinstance(item, BaseModel):
+            item = item.model_dump(mode="json")
+        elif not isinstance(item, Mapping):
+            msg = f"row {row}: expected a Job dict, got {type(item).__name__}"
+            raise FrameError(msg)
+        if "data" in item and "code" in item:  # an API response: {"code", "message", "data"}
+            data = item["data"]
+            if isinstance(data, Mapping) and isinstance(data.get("jobs"), list):
+                out.extend(_unwrap(data["jobs"]))
+            elif isinstance(data, list):
+                out.extend(_unwrap(data))
+            elif isinstance(data, Mapping):
+                out.extend(_unwrap([data]))
+            else:
+                msg = f"row {row}: the API response holds no job (data={data!r})"
+                raise FrameError(msg)
+            continue
+        loc = item.get("location")
+        if isinstance(loc, Mapping) and loc.get("fields") is not None:
+            item = _fields_as_text(dict(item))
+        out.append(item if isinstance(item, dict) else dict(item))
+    return out
+
+
+def _dumps(records: Sequence[Any]) -> bytes:
+    return orjson.dumps(records, default=_np_default)
+
+
+def _python_jobs_to_frame(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    schema: Mapping[str, pl.DataType] = JOB_POLARS_SCHEMA,
+) -> pl.DataFrame:
+    """Decode Job dicts (already unwrapped) into a frame of `schema`; errors name row + field."""
+    pieces = max(1, min(pl.thread_pool_size(), len(records) // _MIN_PIECE))
+    step = max(1, -(-len(records) // pieces))
+    try:
+        blobs = [_dumps(records[i : i + step]) for i in range(0, len(records), step)]
+    except TypeError:
+        _raise_for_first_bad(records, schema)
+        raise  # pragma: no cover - _raise_for_first_bad always raises
+    try:
+        return decode_job_objects(blobs, arrays=True, compact=True, schema=schema)
+    except pl.exceptions.PolarsError:
+        _raise_for_first_bad(records, schema)
+        raise  # pragma: no cover
+
+
+def _decodes(records: Sequence[Any], schema: Mapping[str, pl.DataType]) -> str | None:
+    """None when `records` decode, else the error (used only to locate a bad row)."""
+    try:
+        decode_job_objects([_dumps(records)], arrays=True, compact=True, schema=schema)
+    except (TypeError, pl.exceptions.PolarsError) as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
+def _raise_for_first_bad(records: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> None:
+    # Bisect to the first row that fails alone (O(log n) decodes, only on the error path).
+    lo, hi = 0, len(records)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _decodes(records[lo:mid], schema) is not None:
+            hi = mid
+        else:
+            lo = mid
+    bad = records[lo]
+    for key, value in bad.items():
+        if key not in schema:
+            continue
+        error = _decodes([{key: value}], {key: schema[key]})
+        if error is not None:
+            msg = (
+                f"row {lo}, field {key!r}: {value!r:.80} does not fit {schema[key]} ({error}); "
+                "fix that value (see jobkit.Job for the expected shape)"
+            )
+            raise FrameError(msg)
+    msg = f"row {lo} cannot be read as a job: {_decodes([bad], schema)}"
+    raise FrameError(msg)
+
+
+def from_jobs(jobs: Iterable[Any] | Mapping[str, Any], *, flatten: bool = False) -> pl.DataFrame:
+    """Job dicts (or API responses) -> the canonical polars frame.
+
+    `jobs` may hold Job dicts, `jobkit.Job` models, or API responses
+    (`{"code", "message", "data"}`: the job in `data` is taken). The frame has exactly
+    `JOB_POLARS_SCHEMA`; trait values and `location.fields` are JSON text. Keys the Job schema
+    does not know are dropped, as the API itself does.
+
+    `flatten=True` gives dotted columns for the struct fields (`location.text`, `board.key`),
+    the `pandas.json_normalize` convention; list columns stay lists. Every jobkit function
+    reads that shape back (a location whose fields are all null comes back as null).
+
+    Examples
+    --------
+    >>> df = from_jobs([
+    ...     {"name": "Data Engineer", "tags": [{"name": "remote", "value": True}]},
+    ...     {"name": "QA", "tags": [{"name": "contract", "value": "CDI"}], "skills": []},
+    ... ])
+    >>> df["tags"].to_list()
+    [[{'name': 'remote', 'value': 'true'}], [{'name': 'contract', 'value': '"CDI"'}]]
+    >>> df["skills"].to_list()
+    [None, []]
+    >>> response = {"code": 200, "message": "ok", "data": {"name": "QA", "key": "k1"}}
+    >>> from_jobs(response)["key"].to_list()
+    ['k1']
+    >>> from_jobs([{"name": "QA", "location": {"text": "Paris"}}], flatten=True).select(
+    ...     "name", "location.text").rows()
+    [('QA', 'Paris')]
+    """
+    frame = _python_jobs_to_frame(_unwrap(jobs))
+    return flatten_frame(frame) if flatten else frame
+
+
+def flatten_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """Struct columns -> dotted columns (`location.text`), in place; lists stay lists.
+
+    Examples
+    --------
+    >>> flat = flatten_frame(from_jobs([{"name": "QA", "board": {"key": "b1"}}]))
+    >>> flat["board.key"].to_list(), "board" in flat.columns
+    (['b1'], False)
+    """
+    exprs: list[pl.Expr] = []
+    for name, dtype in df.schema.items():
+        if isinstance(dtype, pl.Struct):
+            exprs += [
+                pl.col(name).struct.field(f.name).alias(f"{name}.{f.name}") for f in dtype.fields
+            ]
+        else:
+            exprs.append(pl.col(name))
+    return df.select(exprs)
+
+
+# --- frame -> JSON --------------------------------------------------------------------------
+
+
+def _object_body(cols: Sequence[pl.Expr]) -> pl.Expr:
+    """`"a":..,"b":..` for plain fields: polars' encoder, without the braces."""
+    return pl.struct(cols).struct.json_encode().str.slice(1).str.strip_suffix("}")
+
+
+def _with_raw_field(expr: pl.Expr, dtype: pl.Struct, raw: str) -> pl.Expr:
+    """A struct's JSON with its JSON-text field `raw` spliced in as is (null -> `null`).
+
+    Keys keep the schema's order, so `to_jobs` dicts read like `Job.model_dump()`.
+    """
+    names = [f.name for f in dtype.fields]
+    at = names.index(raw)
+    pieces = []
+    if at:
+        before = [expr.struct.field(n) for n in names[:at]]
+        pieces += [pl.struct(before).struct.json_encode().str.strip_suffix("}"), pl.lit(",")]
+    else:
+        pieces.append(pl.lit("{"))
+    pieces += [pl.lit(f'"{raw}":'), expr.struct.field(raw).fill_null("null")]
+    if at + 1 < len(names):
+        after = [expr.struct.field(n) for n in names[at + 1 :]]
+        pieces += [pl.lit(","), pl.struct(after).struct.json_encode().str.slice(1)]
+    else:
+        pieces.append(pl.lit("}"))
+    return pl.when(expr.is_null()).then(pl.lit("null")).otherwise(pl.concat_str(pieces))
+
+
+def _trait_list(name: str, dtype: pl.List) -> pl.Expr:
+    inner = dtype.inner
+    assert isinstance(inner, pl.Struct)
+    item = _with_raw_field(pl.element(), inner, "value")
+    listed = pl.concat_str([pl.lit("["), pl.col(name).list.eval(item).list.join(","), pl.lit("]")])
+    return pl.when(pl.col(name).is_null()).then(pl.lit("null")).otherwise(listed)
+
+
+def _document(schema: pl.Schema, names: Sequence[str]) -> pl.Expr:
+    """One JSON object per row over `names` (a subset of the canonical columns, in order)."""
+    pieces: list[pl.Expr] = []
+    plain: list[str] = []
+
+    def sep() -> str:
+        return "," if pieces else ""
+
+    def flush() -> None:
+        if plain:
+            pieces.extend([pl.lit(sep()), _object_body([pl.col(c) for c in plain])])
+            plain.clear()
+
+    for name in names:
+        dtype = schema[name]
+        if name in TRAIT_COLUMNS:
+            assert isinstance(dtype, pl.List)
+            flush()
+            pieces.extend([pl.lit(f'{sep()}"{name}":'), _trait_list(name, dtype)])
+        elif name in _JSON_STRUCT_FIELDS:
+            assert isinstance(dtype, pl.Struct)
+            flush()
+            raw = _with_raw_field(pl.col(name), dtype, _JSON_STRUCT_FIELDS[name])
+            pieces.extend([pl.lit(f'{sep()}"{name}":'), raw])
+        else:
+            plain.append(name)
+    flush()
+    return pl.concat_str([pl.lit("{"), *pieces, pl.lit("}")])
+
+
+def to_json_rows(df: Any, *, include_server_fields: bool = False, **conventions: Any) -> pl.Series:
+    """One Job JSON document per row (a String Series): the bodies `index_frame` POSTs.
+
+    `df` is anything `to_jobs` accepts (with the same conventions). Null fields are emitted
+    as `null` (`"skills":null`), and `[]` as `[]`, so `from_jobs` gives the frame back exactly.
+    The server-set fields (`SERVER_FIELDS`: key, id, board, updated_at, archived_at) are left
+    out unless `include_server_fields=True`. Trait values go out as their JSON type.
+
+    Examples
+    --------
+    >>> import orjson
+    >>> df = from_jobs([{"name": "QA", "tags": [{"name": "remote", "value": True},
+    ...                                        {"name": "contract", "value": "CDI"}]}])
+    >>> doc = to_json_rows(df)[0]
+    >>> orjson.loads(doc)["tags"]
+    [{'name': 'remote', 'value': True}, {'name': 'contract', 'value': 'CDI'}]
+    >>> with_server = to_json_rows(df, include_server_fields=True)[0]
+    >>> "key" in orjson.loads(doc), "key" in orjson.loads(with_server)
+    (False, True)
+    >>> from_jobs(orjson.loads(x) for x in to_json_rows(df)).equals(df)
+    True
+    """
+    frame = canonical_frame(df, **conventions)
+    names = [c for c in frame.columns if include_server_fields or c not in SERVER_FIELDS]
+    return frame.select(_document(frame.schema, names).alias("json")).to_series()
+
+
+def to_jobs(df: Any, **conventions: Any) -> list[dict[str, Any]]:
+    """Rows -> Job dicts (every field, server fields included; null stays None, [] stays []).
+
+    Accepts a polars DataFrame or LazyFrame, a pandas DataFrame, or a path to parquet, CSV or
+    NDJSON, with the conventions of `jobkit._frames` (dotted columns, lists of skill names,
+    `columns=` renames, `tags=` / `metadatas=` / `ranges_float=` / `ranges_date=` gathering,
+    `extra="ignore"`).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> raw = pl.DataFrame({"title": ["Data Engineer"], "skills": [["python"]],
+    ...                     "remote": [True], "pay_min": [40000.0], "pay_max": [None]})
+    >>> job = to_jobs(raw, columns={"title": "name"}, tags=["remote"],
+    ...               ranges_float={"salary": ("pay_min", "pay_max", "eur")})[0]
+    >>> job["name"], job["tags"]
+    ('Data Engineer', [{'name': 'remote', 'value': True}])
+    >>> job["skills"]
+    [{'name': 'python', 'value': None, 'type': None}]
+    >>> job["ranges_float"]
+    [{'name': 'salary', 'value_min': 40000.0, 'value_max': None, 'unit': 'eur'}]
+    """
+    rows = to_json_rows(df, include_server_fields=True, **conventions)
+    if rows.is_empty():
+        return []
+    blob = pl.concat_str([pl.lit("["), rows.str.join(","), pl.lit("]")], ignore_nulls=False)
+    text = pl.select(blob).item()
+    result: list[dict[str, Any]] = orjson.loads(text)
+    return result
