@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from jobkit._board import read_board
 from jobkit._client import AsyncBoard, AsyncClient, Board, Client, board, connect
+from jobkit._convert import from_jobs, to_jobs, to_json_rows
 from jobkit._exceptions import (
     APIConnectionError,
     APIError,
@@ -78,10 +80,14 @@ __all__ = [
     "aindex_frame",
     "board",
     "connect",
+    "from_jobs",
     "index_frame",
     "job_json_schema",
     "preview",
+    "read_board",
     "show_results",
+    "to_jobs",
+    "to_json_rows",
 ]
 
 # Reprs and tracebacks show `jobkit.Job`, not `jobkit._schema.Job` (as httpx does).
