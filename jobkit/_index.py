@@ -365,13 +365,9 @@ class _Engine:
         send_pos = send["_pos"].to_list()
         if self.config.dry_run or not send_pos or self.stopped is not None:
             return _Prepared(frame, send_pos, [], [])
-        bodies = (
-            to_json_rows(jobs.filter(frame.select(to_send).to_series()))
-            .str.strip_suffix("}")
-            .add(self._suffix)
-            .cast(pl.Binary)
-            .to_list()
-        )
+        json_rows = to_json_rows(jobs.filter(frame.select(to_send).to_series()))
+        # The board key goes last: of two equal keys in a JSON object, parsers keep the last.
+        bodies = (json_rows.str.strip_suffix("}") + self._suffix).cast(pl.Binary).to_list()
         return _Prepared(frame, send_pos, send["reference"].to_list(), bodies)
 
     # -- sending ------------------------------------------------------------------------------

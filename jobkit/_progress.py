@@ -25,7 +25,9 @@ class Progress:
     >>> bar.close()
     """
 
-    def __init__(self, *, total: int | None, enabled: bool | None, desc: str = "indexing") -> None:
+    def __init__(
+        self, *, total: int | None, enabled: bool | None, desc: str = "indexing", unit: str = "job"
+    ) -> None:
         self.counts: Counter[str] = Counter()
         self._bar: Any = None
         if enabled is False:
@@ -36,7 +38,7 @@ class Progress:
         self._bar = tqdm(
             total=total,
             desc=desc,
-            unit="job",
+            unit=unit,
             disable=None if enabled is None else False,
             dynamic_ncols=True,
             mininterval=0.2,
@@ -49,6 +51,11 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix(dict(sorted(self.counts.items())), refresh=False)
             self._bar.update(n)
+
+    def set_total(self, total: int) -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
 
     def close(self) -> None:
         if self._bar is not None:
