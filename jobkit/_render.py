@@ -260,7 +260,7 @@ def render_job_card(job: Mapping[str, Any], errors: Sequence[tuple[str, str]] | 
     ...                         "skills": [{"name": "spark", "value": 0.9}]})
     >>> "Data &lt;Engineer&gt;" in card and 'class="jk-chip-value">0.9<' in card
     True
-    >>> "jk-errors" in render_job_card({"name": "x"}, errors=[("location.lat", "must be <= 90")])
+    >>> '<aside class="jk-errors">' in render_job_card({"name": "x"}, errors=[("name", "empty")])
     True
     """
     name = _text(job.get("name"))

@@ -281,7 +281,7 @@ def preview(data: Any, *, validate: bool = True) -> JobPreview:
     >>> view
     JobPreview(2 rows, 1 invalid)
     >>> view.only_invalid.value = True
-    >>> view.row, "jk-errors" in view.card.value
+    >>> view.row, '<aside class="jk-errors">' in view.card.value
     (1, True)
     >>> view.close()
     """
