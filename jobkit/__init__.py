@@ -25,6 +25,7 @@ from jobkit._exceptions import (
     JobValidationError,
     NotFoundError,
     ServerConfigError,
+    UnreachableBoardError,
     UnsupportedFrameError,
 )
 from jobkit._index import aindex_frame, index_frame
@@ -75,6 +76,7 @@ __all__ = [
     "ServerConfigError",
     "Skill",
     "Trait",
+    "UnreachableBoardError",
     "UnsupportedFrameError",
     "__version__",
     "aindex_frame",

@@ -10,7 +10,8 @@ JobkitError                                    base; never raised itself
 │   └── APIStatusError                         an error envelope: .status, .api_message
 │       ├── AuthenticationError                401: the key or email is wrong for this board
 │       └── NotFoundError                      400 "Unable to find object: job"
-└── ServerConfigError(JobkitError, ValueError) bad `jobkit serve` options (faults spec, keys)
+├── ServerConfigError(JobkitError, ValueError) bad `jobkit serve` options (faults spec, keys)
+└── UnreachableBoardError(JobkitError, ValueError)  Spark executors cannot reach the embedded store
 ```
 
 No message, repr or attribute of these exceptions ever holds an API secret.
@@ -30,6 +31,7 @@ __all__ = [
     "JobkitError",
     "NotFoundError",
     "ServerConfigError",
+    "UnreachableBoardError",
     "UnsupportedFrameError",
 ]
 
@@ -114,3 +116,7 @@ class NotFoundError(APIStatusError):
 
 class ServerConfigError(JobkitError, ValueError):
     """Invalid options for the local board server (a bad `--faults` spec, an unknown key)."""
+
+
+class UnreachableBoardError(JobkitError, ValueError):
+    """The board lives in this process (the embedded store), where Spark executors cannot go."""
