@@ -1,0 +1,125 @@
+"""Fault injection over real HTTP: each mode, what it writes, and its seed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import RunningServer, start_server
+
+from jobkit import ServerConfigError
+from jobkit.server import FaultSpec, Store
+
+
+def _post(server: RunningServer, reference: str) -> httpx.Response:
+    body = {"board_key": "demo", "name": "Job", "reference": reference}
+    return httpx.post(server.url + "job/indexing", json=body, headers=server.headers)
+
+
+def _stored(server: RunningServer, reference: str) -> bool:
+    store = Store(server.db)  # read the file itself: the faulty server would lie
+    try:
+        return store.get_job("demo", reference=reference) is not None
+    finally:
+        store.close()
+
+
+def test_latency_is_added_to_every_request(tmp_path: Path) -> None:
+    with start_server(tmp_path, faults="latency_ms=250") as server:
+        for path in ("auth", "boards"):
+            started = time.perf_counter()
+            assert httpx.get(server.url + path, headers=server.headers).status_code == 200
+            assert time.perf_counter() - started >= 0.24
+
+
+def test_throttle_is_a_429_with_retry_after_and_writes_nothing(tmp_path: Path) -> None:
+    with start_server(tmp_path, faults="throttle_rate=1,retry_after=3") as server:
+        response = _post(server, "t-1")
+        assert response.status_code == 429
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["retry-after"] == "3"
+        assert response.json() == {"code": 429, "message": "Too many requests"}
+        assert not _stored(server, "t-1")
+        # setup routes stay reliable
+        assert httpx.get(server.url + "auth", headers=server.headers).status_code == 200
+
+
+def test_error_is_a_500_before_any_write(tmp_path: Path) -> None:
+    with start_server(tmp_path, faults="error_rate=1") as server:
+        response = _post(server, "e-1")
+        assert response.status_code == 500
+        assert response.json()["code"] == 500
+        assert not _stored(server, "e-1")
+
+
+def test_lost_response_commits_then_answers_500(tmp_path: Path) -> None:
+    with start_server(tmp_path, faults="lost_response_rate=1,lost_mode=500") as server:
+        response = _post(server, "l-1")
+        assert response.status_code == 500
+        assert response.json()["code"] == 500
+        assert _stored(server, "l-1")
+        # reads have nothing to lose: they are answered
+        params = {"board_key": "demo", "reference": "l-1"}
+        got = httpx.get(server.url + "job/indexing", params=params, headers=server.headers)
+        assert got.status_code == 200
+
+
+def test_lost_response_commits_then_drops_the_connection(tmp_path: Path) -> None:
+    with start_server(tmp_path, faults="lost_response_rate=1,lost_mode=drop") as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            _post(server, "d-1")
+        assert _stored(server, "d-1")
+        # the server itself is fine
+        assert httpx.get(server.url + "auth", headers=server.headers).status_code == 200
+
+
+def test_a_seed_gives_the_same_faults(tmp_path: Path) -> None:
+    spec = "error_rate=0.3,throttle_rate=0.2,lost_response_rate=0.2,lost_mode=500,seed=7"
+    runs = []
+    for run in ("a", "b"):
+        with start_server(tmp_path / run, faults=spec) as server:
+            runs.append([_post(server, f"s-{i}").status_code for i in range(30)])
+    assert runs[0] == runs[1]
+    assert {201, 429, 500} <= set(runs[0])
+
+
+@pytest.mark.parametrize(
+    ("spec", "bad"),
+    [
+        ("latency_ms=20,error_rat=0.1", "'error_rat=0.1'"),
+        ("error_rate=1.5", "'error_rate=1.5'"),
+        ("seed=abc", "'seed=abc'"),
+        ("latency_ms", "'latency_ms'"),
+        ("lost_mode=sometimes", "'lost_mode=sometimes'"),
+        ("error_rate=0.6,throttle_rate=0.6", "more than 1"),
+    ],
+)
+def test_bad_spec_names_the_item(spec: str, bad: str) -> None:
+    with pytest.raises(ServerConfigError, match=bad):
+        FaultSpec.parse(spec)
+
+
+def test_serve_refuses_a_bad_spec(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobkit._cli",
+            "serve",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--faults",
+            "error_rat=0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "error_rat=0.1" in result.stderr
+    assert "Traceback" not in result.stderr
