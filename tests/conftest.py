@@ -83,8 +83,9 @@ def start_server(
 ) -> Iterator[RunningServer]:
     """Start `jobkit serve --port 0` on 127.0.0.1 and wait until it answers.
 
-    `api_keys` defaults to one fresh `ask_` key (the first key is `server.api_key`);
-    `db` defaults to a new file in `directory`, which also holds the server's output.
+    `api_keys` defaults to one fresh `ask_` key (the first key is `server.api_key`); `[]`
+    passes none, and the key the server makes and prints is used. `db` defaults to a new
+    file in `directory`, which also holds the server's output.
     """
     directory.mkdir(parents=True, exist_ok=True)
     keys = list(api_keys) if api_keys is not None else ["ask_" + secrets.token_hex(16)]
@@ -109,6 +110,8 @@ def start_server(
     server = None
     try:
         url = _wait_for_url(process, log, timeout)
+        if not keys:
+            keys = [_printed(log, "api key:")]
         server = RunningServer(
             url=url,
             api_key=keys[0],
@@ -129,12 +132,19 @@ def start_server(
             process.wait(timeout=10)
 
 
+def _printed(log: Path, label: str) -> str:
+    for line in log.read_text(errors="replace").splitlines():
+        if line.strip().startswith(label):
+            return line.split(label, 1)[1].strip()
+    return ""
+
+
 def _wait_for_url(process: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
-            if line.strip().startswith("url:"):
-                return line.split("url:", 1)[1].strip()
+        url = _printed(log, "url:")
+        if url:
+            return url
         if process.poll() is not None:
             msg = f"jobkit serve exited with {process.returncode}:\n{log.read_text()}"
             raise RuntimeError(msg)
