@@ -69,7 +69,7 @@ def _as_frame(data: Any) -> pl.DataFrame:
     if isinstance(data, Job):
         data = [data]
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
-        from jobkit import from_jobs
+        from jobkit._convert import from_jobs
 
         return from_jobs(
             [
@@ -288,7 +288,7 @@ def preview(data: Any, *, validate: bool = True) -> JobPreview:
     frame = _as_frame(data)
     errors = None
     if validate:
-        from jobkit import validate_frame
+        from jobkit._validate import validate_frame
 
         errors = validate_frame(frame)
     return JobPreview(frame, errors)
