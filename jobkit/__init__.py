@@ -42,6 +42,7 @@ from jobkit._schema import (
     Trait,
     job_json_schema,
 )
+from jobkit._validate import validate_frame
 
 if TYPE_CHECKING:
     from jobkit._widgets import JobPreview, ResultsView, preview, show_results
@@ -90,6 +91,7 @@ __all__ = [
     "show_results",
     "to_jobs",
     "to_json_rows",
+    "validate_frame",
 ]
 
 # Reprs and tracebacks show `jobkit.Job`, not `jobkit._schema.Job` (as httpx does).
