@@ -107,7 +107,8 @@ font-family:var(--jp-code-font-family,monospace);font-size:11px}
 .jk-errors{flex:0 0 260px;border:1px solid #ef6c00;border-radius:6px;padding:8px 10px;
 background:rgba(239,108,0,.07)}
 .jk-errors-title{font-weight:600;color:#e65100;margin-bottom:4px}
-.jk-errors ul{margin:0;padding-left:16px}
+.jk-errors ul{margin:0;padding-left:16px;line-height:1.35}
+.jk-errors li{margin:2px 0}
 .jk-errors code,.jk-results code{font-size:11px}
 .jk-results{font-family:var(--jp-content-font-family,system-ui,sans-serif);font-size:13px;
 color:var(--jp-content-font-color1,#1f2328);max-width:980px}

@@ -5,7 +5,8 @@ Needs the `browser` extra (voila, playwright) and Debian's Chromium at /usr/bin/
 
     .venv/bin/python -m pytest -m browser tests/test_browser.py
 
-It writes screenshots to tests/artifacts/ (preview-voila.png is the one kept in the repo).
+It writes screenshots to tests/artifacts/; preview-voila.png (the invalid row, after a click on
+next) is the one kept in the repo.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def test_preview_in_voila_navigates_and_shows_markup_as_text(voila_url: str) -> 
             title.first.wait_for(timeout=90_000)  # kernel start + notebook execution
             assert title.inner_text() == "Data Engineer"
             assert page.locator(".jk-card .jk-chip").filter(has_text="spark").count() == 1
-            page.screenshot(path=str(ARTIFACTS / "preview-voila.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "preview-voila-first.png"), full_page=True)
 
             # Next runs the Python handler in the kernel; the card is replaced.
             page.locator("button[title='next row']").click()
@@ -139,7 +140,7 @@ def test_preview_in_voila_navigates_and_shows_markup_as_text(voila_url: str) -> 
             errors = page.locator(".jk-card .jk-errors").inner_text()
             assert "name" in errors
             assert "location.lat" in errors
-            page.screenshot(path=str(ARTIFACTS / "preview-voila-invalid.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "preview-voila.png"), full_page=True)
 
             page.locator("button[title='next row']").click()
             page.locator(".jk-card .jk-title", has_text="Pwned").wait_for(timeout=15_000)
