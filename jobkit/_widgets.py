@@ -62,24 +62,19 @@ def _job_from_row(row: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in row.items() if value is not None}
 
 
-def _as_frame(data: Any) -> pl.DataFrame:
+def _as_frame(data: Any, conventions: Mapping[str, Any]) -> pl.DataFrame:
     """Any input `preview` accepts as a canonical polars frame."""
-    if isinstance(data, pl.DataFrame) and data.schema == JOB_POLARS_SCHEMA:
+    if isinstance(data, pl.DataFrame) and data.schema == JOB_POLARS_SCHEMA and not conventions:
         return data  # already canonical: no copy, no conversion
-    if isinstance(data, Job):
+    if isinstance(data, Job | Mapping):
         data = [data]
-    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes) and not conventions:
         from jobkit._convert import from_jobs
 
-        return from_jobs(
-            [
-                job.model_dump(mode="json", exclude_none=True) if isinstance(job, Job) else job
-                for job in data
-            ]
-        )
+        return from_jobs(data)  # Job dicts, `jobkit.Job` objects or API responses
     from jobkit._frames import canonical_frame
 
-    return canonical_frame(data)
+    return canonical_frame(data, **conventions)
 
 
 def _button(description: str, tooltip: str) -> W.Button:
@@ -266,12 +261,14 @@ class JobPreview(W.VBox):  # type: ignore[misc]
         return {**bundle, "text/html": self.card.value, "text/plain": repr(self)}
 
 
-def preview(data: Any, *, validate: bool = True) -> JobPreview:
+def preview(data: Any, *, validate: bool = True, **conventions: Any) -> JobPreview:
     """Browse jobs as cards in a notebook, with each invalid row's errors beside its card.
 
     `data` is a polars or pandas DataFrame (canonical, flat dotted columns, ...), a
-    LazyFrame, a file path, or a list of Job dicts / `jobkit.Job` objects. The whole input
-    is validated once, up front (`validate_frame`); only the card on show is rendered.
+    LazyFrame, a file path, or a list of Job dicts / `jobkit.Job` objects; `conventions`
+    (`columns=`, `tags=`, `ranges_float=`, ...) read it as `to_jobs` and `index_frame` do.
+    The whole input is validated once, up front (`validate_frame`); only the card on show
+    is rendered.
 
     Examples
     --------
@@ -285,7 +282,7 @@ def preview(data: Any, *, validate: bool = True) -> JobPreview:
     (1, True)
     >>> view.close()
     """
-    frame = _as_frame(data)
+    frame = _as_frame(data, conventions)
     errors = None
     if validate:
         from jobkit._validate import validate_frame

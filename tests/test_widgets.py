@@ -267,3 +267,26 @@ def test_preview_accepts_job_objects_polars_and_pandas_frames() -> None:
         view.slider.value = 1
         assert title(view) == "QA Analyst"
         assert "remote" in view.card.value
+
+
+def test_preview_reads_messy_frames_with_the_conventions() -> None:
+    raw = pl.DataFrame(
+        {
+            "Job Title": ["Data Engineer", None],
+            "Req ID": ["a-1", "b-2"],
+            "company": ["Acme", "Beta"],
+            "lo": [120_000.0, None],
+            "hi": [150_000.0, None],
+        }
+    )
+    view = jobkit.preview(
+        raw,
+        columns={"Job Title": "name", "Req ID": "reference"},
+        tags=["company"],
+        ranges_float={"salary": ("lo", "hi", "usd")},
+    )
+    assert repr(view) == "JobPreview(2 rows, 1 invalid)"
+    assert "salary</b>: 120,000 – 150,000 usd" in view.card.value
+    assert "Acme" in view.card.value
+    view.next_button.click()
+    assert [field for field, _ in view.errors_of(1)] == ["name"]
