@@ -291,8 +291,6 @@ class _Engine:
         self._refused_streak = 0
         self._failure_streak = 0
         self._clock_offset: float | None = None
-        board = orjson.dumps(config.board_key).decode()
-        self._suffix = f',"board_key":{board}}}'
 
     # -- systemic failure ---------------------------------------------------------------------
 
@@ -313,7 +311,10 @@ class _Engine:
         from jobkit._validate import validate_frame
 
         jobs = chunk.drop("row")
-        problems = validate_frame(jobs)
+        # Repeated references are judged below, across chunks and among sendable rows only
+        # (an invalid first row does not make a later valid one a duplicate); a reference
+        # has no other rule, so validation runs without it.
+        problems = validate_frame(jobs.with_columns(reference=pl.lit(None, pl.String)))
         invalid = problems.group_by("row", maintain_order=True).agg(
             pl.format("{}: {}", "field", "error").str.join("; ").alias("error")
         )
@@ -365,9 +366,10 @@ class _Engine:
         send_pos = send["_pos"].to_list()
         if self.config.dry_run or not send_pos or self.stopped is not None:
             return _Prepared(frame, send_pos, [], [])
-        json_rows = to_json_rows(jobs.filter(frame.select(to_send).to_series()))
-        # The board key goes last: of two equal keys in a JSON object, parsers keep the last.
-        bodies = (json_rows.str.strip_suffix("}") + self._suffix).cast(pl.Binary).to_list()
+        sendable = jobs.filter(frame.select(to_send).to_series()).with_columns(
+            board_key=pl.lit(self.config.board_key, pl.String)
+        )
+        bodies = to_json_rows(sendable).cast(pl.Binary).to_list()
         return _Prepared(frame, send_pos, send["reference"].to_list(), bodies)
 
     # -- sending ------------------------------------------------------------------------------
