@@ -30,6 +30,7 @@ __all__ = [
 # (even `application/json; charset=utf-8`) as "A generic error occurred on the server".
 JSON: Final = "application/json"
 MAX_LIMIT: Final = 10_000
+MAX_PAGE: Final = 1_000_000_000  # past it, OFFSET would overflow SQLite's 64-bit integers
 
 
 class ApiReply(Exception):
@@ -108,16 +109,16 @@ def parse_bool(value: str | None, name: str, default: bool) -> bool:
 
 
 def parse_page(query: Mapping[str, str]) -> tuple[int, int]:
-    """`page` (1-based, default 1) and `limit` (default 30, at most 10,000)."""
+    """`page` (1-based, default 1, at most 10⁹) and `limit` (default 30, at most 10,000)."""
     out = []
-    for name, default, high in (("page", 1, None), ("limit", 30, MAX_LIMIT)):
+    for name, default, high in (("page", 1, MAX_PAGE), ("limit", 30, MAX_LIMIT)):
         raw = query.get(name)
         try:
             value = default if raw is None or raw == "" else int(raw)
         except ValueError:
             value = 0
-        if value < 1 or (high is not None and value > high):
-            bound = f"between 1 and {high}" if high else "a positive integer"
+        if not 1 <= value <= high:
+            bound = f"an integer between 1 and {high}"
             msg = f"Invalid parameters. {name}: must be {bound}, got {raw!r}"
             raise ApiReply(400, msg)
         out.append(value)
