@@ -8,7 +8,8 @@ the mess is added on purpose, so that notebooks/02-messy-data.ipynb has somethin
 
 * odd headers: `Req ID`, ` Job Title ` (with spaces), `Dept.`, `Location(s)`, `Compensation`;
 * salaries as text in five spellings: `$240k-$300k`, `120,000 USD`, `$148,000 - $230,000`,
-  `USD 160000-185000`, `from $110,000`; and `Competitive`, `DOE` or nothing when unknown;
+  `USD 160000-185000`, `from $110,000`; hourly pay as `$40-$50/hr`; and `Competitive`,
+  `DOE` or nothing when unknown;
 * dates as `MM/DD/YYYY`;
 * padded titles, 3 missing titles, 5 missing locations;
 * 6 rows exported twice, and 2 postings re-exported with a 10% higher salary (same `Req ID`).
@@ -50,6 +51,11 @@ def salary_text(index: pl.Expr, low: pl.Expr, high: pl.Expr) -> pl.Expr:
             .then(pl.lit("DOE"))
             .otherwise(pl.lit(None, pl.String))
         )
+        # hourly pay (interns, contractors): `$40-$50/hr`, `$55/hr`
+        .when((high < 1000) & same)
+        .then(pl.format("${}/hr", low))
+        .when(high < 1000)
+        .then(pl.format("${}-${}/hr", low, high))
         .when(index % 5 == 0)
         .then(pl.format("${}k-${}k", thousands(low), thousands(high)))
         .when((index % 5 == 1) & same)
