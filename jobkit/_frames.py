@@ -150,6 +150,16 @@ def _value_text(expr: pl.Expr, dtype: DType, path: str) -> pl.Expr:
     )
 
 
+def _string_rule(text: pl.Expr) -> pl.Expr:
+    """JSON text of a value that was a string -> the String rule's reading of that string."""
+    content = text.str.json_decode(pl.String)
+    return (
+        pl.when(text.str.starts_with('"') & content.str.contains(_JSON_SCALAR))
+        .then(pl.when(content != "null").then(content))
+        .otherwise(text)
+    )
+
+
 def _untag_value(v: pl.Expr) -> pl.Expr:
     """Tagged value text (see `decode_job_objects`) -> JSON text.
 
@@ -524,8 +534,12 @@ def _from_pandas(pdf: Any, columns: Mapping[str, str] | None) -> pl.DataFrame:
         if isinstance(dtype, pl.List | pl.Struct):
             # pl.from_pandas would go through pyarrow, which rejects mixed value types:
             # encode the cells with orjson and decode them like jobs.
-            records = [{target: v} for v in values]
+            records = [_fields_as_text({target: v}) for v in values]
             part = _python_jobs_to_frame(records, schema={target: dtype})
+            if target in TRAIT_COLUMNS:
+                # A Python str value follows the String rule, as in a polars frame.
+                value = _string_rule(pl.element().struct.field("value")).alias("value")
+                part = part.select(pl.col(target).list.eval(pl.element().struct.with_fields(value)))
             cols[col] = part[target].alias(col)
         else:
             try:
