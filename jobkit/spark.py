@@ -286,6 +286,13 @@ def _rechunk(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Record
     # Spark's Arrow batches hold up to 10,000 rows; the core pipelines chunk by chunk, so it
     # gets them in `chunk_size` slices (zero-copy).
     for batch in batches:
+        if batch.column("row").null_count:
+            msg = (
+                "the input's row id column (index_spark's row_id=) has nulls or values that are "
+                "not integers: give every input row a unique integer id, or drop that column "
+                "to let jobkit number the rows"
+            )
+            raise FrameError(msg)
         for start in range(0, batch.num_rows, size):
             yield batch.slice(start, size)
 

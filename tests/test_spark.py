@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 from conftest import RunningServer, start_server
 from pyspark import TaskContext
+from pyspark.errors import PythonException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -214,9 +215,12 @@ def test_refuses_what_executors_cannot_use(spark: SparkSession, tmp_path: Path) 
             jobkit_spark.index_spark(sdf, local)
         # A dry run sends nothing, so the embedded store is fine for it.
         dry = _results(jobkit_spark.index_spark(sdf, local, dry_run=True))
-    assert dry["status"].to_list() == ["valid", "valid", "duplicate"]
-    with pytest.raises(jobkit.FrameError, match="remote"):
-        jobkit_spark.index_spark(sdf.withColumn("remote", F.lit(True)), local, dry_run=True)
+        assert dry["status"].to_list() == ["valid", "valid", "duplicate"]
+        with pytest.raises(jobkit.FrameError, match="remote"):
+            jobkit_spark.index_spark(sdf.withColumn("remote", F.lit(True)), local, dry_run=True)
+        no_ids = sdf.withColumn("row", F.when(F.col("row") > 0, F.col("row")))
+        with pytest.raises(PythonException, match=r"row id column .* has nulls"):
+            jobkit_spark.index_spark(no_ids, local, dry_run=True)
 
 
 def _options(**overrides: Any) -> dict[str, Any]:
