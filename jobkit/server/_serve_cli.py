@@ -17,6 +17,7 @@ place it is shown (never in a response or a log line).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import socket
 import sys
@@ -204,7 +205,12 @@ def serve(
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", server_header=False
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        # The store's writer thread hands the GIL back and forth with the event loop at every
+        # SQLite call; at the default 5 ms switch interval a busy loop starves it (group
+        # commits measured 10x slower). This process is ours alone: switch faster.
+        sys.setswitchinterval(0.0005)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server is stopped
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         store.close()
     return 0

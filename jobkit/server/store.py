@@ -456,12 +456,6 @@ class Store:
             msg = f"no board {board_key!r}"
             raise LookupError(msg)
         reference = job.get("reference")
-        if reference is not None:
-            clash = conn.execute(
-                "SELECT 1 FROM jobs WHERE board_key = ? AND reference = ?", (board_key, reference)
-            ).fetchone()
-            if clash is not None:
-                raise DuplicateReferenceError(reference)
         (job_id,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM jobs").fetchone()
         now = now_timestamp()
         created_at = job.get("created_at") or now
@@ -493,7 +487,7 @@ class Store:
                     body,
                 ),
             )
-        except sqlite3.IntegrityError as exc:  # the UNIQUE constraint is the last word
+        except sqlite3.IntegrityError as exc:  # UNIQUE (board_key, reference) decides
             if reference is not None and "reference" in str(exc):
                 raise DuplicateReferenceError(reference) from exc
             raise
