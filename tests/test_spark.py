@@ -186,9 +186,13 @@ def test_faults_errors_lost_responses_and_throttling(spark: SparkSession, tmp_pa
     faults = "error_rate=0.15,lost_response_rate=0.15,throttle_rate=0.15,retry_after=0,seed=3"
     n, distinct = 60, 50
     with start_server(tmp_path, faults=faults) as server, _board(server) as board:
+        # A board key with credentials, as on a cluster without a Board handle at hand.
         out = jobkit_spark.index_spark(
             _jobs_frame(spark, n, distinct, partitions=2),
-            board,
+            server.boards[0],
+            api_key=server.api_key,
+            user_email=server.user_email,
+            base_url=server.url,
             concurrency_per_task=8,
             num_partitions=3,
             seed=1,
