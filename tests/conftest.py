@@ -6,6 +6,10 @@ start a server with its own options: database, keys, boards, faults, body limit.
 
     with start_server(tmp_path, faults="error_rate=0.5,seed=1") as server:
         httpx.post(server.url + "job/indexing", headers=server.headers, json={...})
+
+`serve_app(app)` serves an ASGI app (e.g. `jobkit.server.create_app(store, faults=...)`)
+under uvicorn in a thread of the test process: still real HTTP on 127.0.0.1, without the
+second or two a new `jobkit serve` process takes to start.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +28,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
-__all__ = ["RunningServer", "start_server"]
+__all__ = ["RunningServer", "serve_app", "start_server"]
 
 TEST_EMAIL = "tester@example.com"
 
@@ -155,13 +161,42 @@ def _wait_for_url(process: subprocess.Popen[bytes], log: Path, timeout: float) -
 
 def _wait_until_answering(server: RunningServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(server.url + "auth", headers=server.headers, timeout=2).status_code:
-                return
-        time.sleep(0.05)
+    with httpx.Client(headers=server.headers, timeout=2) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(server.url + "auth").status_code:
+                    return
+            time.sleep(0.05)
     msg = f"jobkit serve at {server.url} did not answer:\n{server.output()}"
     raise RuntimeError(msg)
+
+
+@contextlib.contextmanager
+def serve_app(app: object, timeout: float = 10.0) -> Iterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 (a free port) in a thread; yields `.../v1/`."""
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=0,
+        log_level="critical",
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                msg = "uvicorn did not start"
+                raise RuntimeError(msg)
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}/v1/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -2,42 +2,68 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningServer, start_server
+from conftest import serve_app
 
 from jobkit import ServerConfigError
-from jobkit.server import FaultSpec, Store
+from jobkit.server import FaultSpec, Store, create_app
 
 
-def _post(server: RunningServer, reference: str) -> httpx.Response:
-    body = {"board_key": "demo", "name": "Job", "reference": reference}
-    return httpx.post(server.url + "job/indexing", json=body, headers=server.headers)
+@dataclass
+class FaultyServer:
+    url: str
+    headers: dict[str, str]
+    store: Store
+    http: httpx.Client
 
 
-def _stored(server: RunningServer, reference: str) -> bool:
-    store = Store(server.db)  # read the file itself: the faulty server would lie
+@contextlib.contextmanager
+def faulty(tmp_path: Path, spec: str) -> Iterator[FaultyServer]:
+    """The server's app with `spec`, under uvicorn on 127.0.0.1."""
+    store = Store(tmp_path / f"faults-{secrets.token_hex(4)}.sqlite3")
+    secret = store.create_key()
+    store.ensure_board("demo", grant=[secret])
+    headers = {"X-API-KEY": secret, "X-USER-EMAIL": "me@example.com"}
     try:
-        return store.get_job("demo", reference=reference) is not None
+        with (
+            serve_app(create_app(store, faults=spec)) as url,
+            httpx.Client(base_url=url, headers=headers) as http,
+        ):
+            yield FaultyServer(url, headers, store, http)
     finally:
         store.close()
 
 
+def _post(server: FaultyServer, reference: str) -> httpx.Response:
+    body = {"board_key": "demo", "name": "Job", "reference": reference}
+    return server.http.post("job/indexing", json=body)
+
+
+def _stored(server: FaultyServer, reference: str) -> bool:
+    # ask the store itself: the faulty server's answers are the thing under test
+    return server.store.get_job("demo", reference=reference) is not None
+
+
 def test_latency_is_added_to_every_request(tmp_path: Path) -> None:
-    with start_server(tmp_path, faults="latency_ms=250") as server:
+    with faulty(tmp_path, "latency_ms=250") as server:
         for path in ("auth", "boards"):
             started = time.perf_counter()
-            assert httpx.get(server.url + path, headers=server.headers).status_code == 200
+            assert server.http.get(path).status_code == 200
             assert time.perf_counter() - started >= 0.24
 
 
 def test_throttle_is_a_429_with_retry_after_and_writes_nothing(tmp_path: Path) -> None:
-    with start_server(tmp_path, faults="throttle_rate=1,retry_after=3") as server:
+    with faulty(tmp_path, "throttle_rate=1,retry_after=3") as server:
         response = _post(server, "t-1")
         assert response.status_code == 429
         assert response.headers["content-type"] == "application/json"
@@ -45,11 +71,11 @@ def test_throttle_is_a_429_with_retry_after_and_writes_nothing(tmp_path: Path) -
         assert response.json() == {"code": 429, "message": "Too many requests"}
         assert not _stored(server, "t-1")
         # setup routes stay reliable
-        assert httpx.get(server.url + "auth", headers=server.headers).status_code == 200
+        assert server.http.get("auth").status_code == 200
 
 
 def test_error_is_a_500_before_any_write(tmp_path: Path) -> None:
-    with start_server(tmp_path, faults="error_rate=1") as server:
+    with faulty(tmp_path, "error_rate=1") as server:
         response = _post(server, "e-1")
         assert response.status_code == 500
         assert response.json()["code"] == 500
@@ -57,31 +83,31 @@ def test_error_is_a_500_before_any_write(tmp_path: Path) -> None:
 
 
 def test_lost_response_commits_then_answers_500(tmp_path: Path) -> None:
-    with start_server(tmp_path, faults="lost_response_rate=1,lost_mode=500") as server:
+    with faulty(tmp_path, "lost_response_rate=1,lost_mode=500") as server:
         response = _post(server, "l-1")
         assert response.status_code == 500
         assert response.json()["code"] == 500
         assert _stored(server, "l-1")
         # reads have nothing to lose: they are answered
         params = {"board_key": "demo", "reference": "l-1"}
-        got = httpx.get(server.url + "job/indexing", params=params, headers=server.headers)
+        got = server.http.get("job/indexing", params=params)
         assert got.status_code == 200
 
 
 def test_lost_response_commits_then_drops_the_connection(tmp_path: Path) -> None:
-    with start_server(tmp_path, faults="lost_response_rate=1,lost_mode=drop") as server:
+    with faulty(tmp_path, "lost_response_rate=1,lost_mode=drop") as server:
         with pytest.raises(httpx.RemoteProtocolError):
             _post(server, "d-1")
         assert _stored(server, "d-1")
         # the server itself is fine
-        assert httpx.get(server.url + "auth", headers=server.headers).status_code == 200
+        assert server.http.get("auth").status_code == 200
 
 
 def test_a_seed_gives_the_same_faults(tmp_path: Path) -> None:
     spec = "error_rate=0.3,throttle_rate=0.2,lost_response_rate=0.2,lost_mode=500,seed=7"
     runs = []
-    for run in ("a", "b"):
-        with start_server(tmp_path / run, faults=spec) as server:
+    for _ in range(2):
+        with faulty(tmp_path, spec) as server:
             runs.append([_post(server, f"s-{i}").status_code for i in range(30)])
     assert runs[0] == runs[1]
     assert {201, 429, 500} <= set(runs[0])
