@@ -28,6 +28,7 @@ __all__ = [
     "render_job_card",
     "render_result_rows",
     "render_results",
+    "render_results_block",
     "render_status_summary",
     "status_counts",
 ]
@@ -429,6 +430,17 @@ def problem_rows(results: pl.DataFrame, statuses: Sequence[str] = PROBLEM_STATUS
     return results.filter(pl.col("status").is_in(list(statuses)))
 
 
+def render_results_block(inner: str) -> str:
+    """Wrap results markup (a summary, a table) with the `jk-` styles, for a widget or a page.
+
+    Examples
+    --------
+    >>> render_results_block("<b>3 rows</b>").endswith('class="jk-results"><b>3 rows</b></div>')
+    True
+    """
+    return f'{_CSS}<div class="jk-results">{inner}</div>'
+
+
 def render_results(
     results: pl.DataFrame,
     *,
@@ -460,7 +472,7 @@ def render_results(
             caption = f"{first} of {total:,} problem rows"
     else:
         caption = "no problem rows"
-    return (
-        f'{_CSS}<div class="jk-results">{render_status_summary(status_counts(results))}'
-        f'<div class="jk-caption">{_e(caption)}</div>{render_result_rows(shown.to_dicts())}</div>'
+    return render_results_block(
+        f"{render_status_summary(status_counts(results))}"
+        f'<div class="jk-caption">{_e(caption)}</div>{render_result_rows(shown.to_dicts())}'
     )

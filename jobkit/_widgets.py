@@ -23,6 +23,7 @@ from jobkit._render import (
     PROBLEM_STATUSES,
     render_job_card,
     render_result_rows,
+    render_results_block,
     render_status_summary,
     status_counts,
 )
@@ -328,7 +329,7 @@ class ResultsView(W.VBox):  # type: ignore[misc]
         self._page_size = page_size
         self._counts = status_counts(results)
         present = [status for status, _ in self._counts]
-        self.summary = W.HTML(render_status_summary(self._counts))
+        self.summary = W.HTML(render_results_block(render_status_summary(self._counts)))
         self.show = W.Dropdown(
             options=[_PROBLEMS, *present, _ALL],
             value=_PROBLEMS,
@@ -369,6 +370,9 @@ class ResultsView(W.VBox):  # type: ignore[misc]
         statuses = list(PROBLEM_STATUSES) if choice == _PROBLEMS else [choice]
         return self._results.filter(pl.col("status").is_in(statuses))
 
+    def _page_rows(self) -> pl.DataFrame:
+        return self._rows.slice(self._page * self._page_size, self._page_size)
+
     def _turn(self, delta: int) -> None:
         target = self._page + delta
         if 0 <= target < self.pages:
@@ -387,8 +391,8 @@ class ResultsView(W.VBox):  # type: ignore[misc]
         what = self.show.value
         noun = what if what in (_PROBLEMS, _ALL) else f"{what} rows"
         self.page_label.value = f"page {self._page + 1:,} of {self.pages:,} · {total:,} {noun}"
-        shown = self._rows.slice(self._page * self._page_size, self._page_size)
-        self.table.value = render_result_rows(shown.to_dicts())
+        shown = self._page_rows()
+        self.table.value = render_results_block(render_result_rows(shown.to_dicts()))
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n:,} {status}" for status, n in self._counts)
@@ -397,7 +401,10 @@ class ResultsView(W.VBox):  # type: ignore[misc]
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = super()._repr_mimebundle_(**kwargs) or {}
-        static = f"{self.summary.value}{self.table.value}"
+        static = render_results_block(
+            f"{render_status_summary(self._counts)}"
+            f"{render_result_rows(self._page_rows().to_dicts())}"
+        )
         return {**bundle, "text/html": static, "text/plain": repr(self)}
 
 

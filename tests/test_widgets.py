@@ -191,6 +191,10 @@ def test_results_view_summarises_and_pages_the_problem_rows() -> None:
     assert repr(view) == (
         "ResultsView(7 rows: 2 created, 1 updated, 1 exists, 1 invalid, 1 duplicate, 1 failed)"
     )
+    # each live piece carries the styles: a front end shows the widgets, not the static HTML
+    for piece in (view.summary.value, view.table.value):
+        assert piece.startswith("<style>")
+        assert '<div class="jk-results">' in piece
     assert "width:28.57%;background:#2e7d32" in view.summary.value  # created, 2 of 7
     assert view.page_label.value == "page 1 of 2 · 3 problem rows"
     assert "HTTP 503" in view.table.value
