@@ -27,6 +27,7 @@ imported when a function of this module is called.
 from __future__ import annotations
 
 import functools
+import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
@@ -60,7 +61,7 @@ _PANDAS_3_WARNING: Final = "PySpark does not yet fully support pandas"
 
 # Called on the executor with the number of result rows the task has produced so far, after
 # each result batch: a test-only seam, used to crash a task part-way on its first attempt.
-AfterBatch = Callable[[int], None]
+_AfterBatch = Callable[[int], None]
 
 
 def _require_pyspark() -> None:
@@ -214,7 +215,7 @@ def _run(
     *,
     num_partitions: int | None = None,
     row_id: str = "row",
-    after_batch: AfterBatch | None = None,
+    after_batch: _AfterBatch | None = None,
 ) -> DataFrame:
     """Plan, run and materialise the indexing job (the seam the tests use for their hook)."""
     from pyspark.sql import functions as F
@@ -271,11 +272,16 @@ def _index_partition(
     batches: Iterator[pa.RecordBatch],
     *,
     config: IndexConfig,
-    after_batch: AfterBatch | None,
+    after_batch: _AfterBatch | None,
 ) -> Iterator[pa.RecordBatch]:
     """One Spark task: the partition's batches through the core, results in declared order."""
+    # Hash partitioning leaves some partitions empty: they open no HTTP session at all.
+    first = next(batches, None)
+    if first is None:
+        return
     done = 0
-    for result in index_batches(_rechunk(batches, config.chunk_size), config):
+    chunks = _rechunk(itertools.chain([first], batches), config.chunk_size)
+    for result in index_batches(chunks, config):
         yield _declared(result)
         done += result.num_rows
         if after_batch is not None:
