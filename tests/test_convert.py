@@ -19,7 +19,7 @@ from jobkit._schema import JOB_POLARS_SCHEMA, SERVER_FIELDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hrflow-job-json"
 SEED = json.loads((FIXTURES / "seed_example_job.json").read_text())
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def normalised(job: dict[str, Any]) -> dict[str, Any]:
