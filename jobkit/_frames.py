@@ -494,7 +494,9 @@ def _normalise(
             out.append(
                 merged.otherwise(pl.concat_list(base.fill_null(pl.lit([], dtype)), new)).alias(name)
             )
-    return lf.select(out)
+    # with_columns, not select: a null column must have the frame's height even when no input
+    # column is kept (select would broadcast literals to one row).
+    return lf.with_columns(out).select(JOB_POLARS_SCHEMA.names())
 
 
 def _jobs_frame(jobs: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
@@ -642,8 +644,7 @@ def _collect(lf: pl.LazyFrame, conventions: _Conventions) -> pl.DataFrame:
 def _cast_message(error: str) -> str:
     first = error.strip().splitlines()[0] if error.strip() else error
     return (
-        f"a column holds values that do not fit the Job schema ({first}); fix or cast that "
-        "column (validate_frame reports the rows)"
+        f"a column holds values that do not fit the Job schema ({first}); fix or cast that column"
     )
 
 

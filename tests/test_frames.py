@@ -345,3 +345,10 @@ def test_ndjson_errors_name_the_line(tmp_path: Path) -> None:
         list(iter_frames(path, chunk_size=10))
     with pytest.raises(FrameError, match="Job JSON lines"):
         list(iter_frames(path, chunk_size=10, columns={"a": "b"}))
+
+
+def test_null_columns_have_the_frame_height() -> None:
+    only_unknown = pl.DataFrame({"foo": [1, 2, 3]})
+    assert canonical_frame(only_unknown, extra="ignore").height == 3
+    assert canonical_frame(pl.DataFrame()).height == 0
+    assert to_jobs(pl.DataFrame()) == []
