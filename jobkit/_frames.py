@@ -699,8 +699,7 @@ def iter_frames(
         if kind == "parquet":
             yield from _iter_parquet(path, chunk_size, conv)
             return
-        lf = pl.scan_csv(path, infer_schema_length=10_000)
-        yield from _iter_lazy(lf, chunk_size, conv)
+        yield from _iter_lazy(_scan_csv(path, conv["columns"]), chunk_size, conv)
         return
     if isinstance(source, pl.LazyFrame):
         yield from _iter_lazy(source, chunk_size, conv)
@@ -712,6 +711,21 @@ def iter_frames(
     frame = _lazy(source, conv["columns"]).collect()
     for offset in range(0, frame.height, chunk_size):
         yield _collect(frame.slice(offset, chunk_size).lazy(), conv)
+
+
+def _scan_csv(path: Path, columns: Mapping[str, str] | None) -> pl.LazyFrame:
+    """CSV with the Job's text fields read as text: inference would turn `00123` into 123."""
+    rename = dict(columns or {})
+    overrides: dict[str, PolarsDataType] = {}
+    for header in pl.scan_csv(path, infer_schema_length=0).collect_schema():
+        target = rename.get(header, header)
+        head, _, sub = target.partition(".")
+        dtype: PolarsDataType | None = JOB_POLARS_SCHEMA.get(head)
+        if sub and isinstance(dtype, pl.Struct):
+            dtype = {f.name: f.dtype for f in dtype.fields}.get(sub)
+        if dtype == pl.String:
+            overrides[header] = pl.String
+    return pl.scan_csv(path, infer_schema_length=10_000, schema_overrides=overrides)
 
 
 def _rechunk(batches: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:

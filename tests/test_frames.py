@@ -307,6 +307,14 @@ def test_iter_frames_from_csv(tmp_path: Path) -> None:
     assert jobs[1]["ranges_float"][0]["value_min"] == 2.0
 
 
+def test_csv_text_fields_are_not_inferred(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.csv"
+    path.write_text("title,ref,remote\na,00123,true\nb,00124,false\n")
+    jobs = to_jobs(path, columns={"title": "name", "ref": "reference"}, tags=["remote"])
+    assert [j["reference"] for j in jobs] == ["00123", "00124"]
+    assert jobs[0]["tags"] == [{"name": "remote", "value": True}]
+
+
 def test_iter_frames_from_ndjson_keeps_json_types(tmp_path: Path) -> None:
     jobs = [
         SEED,
