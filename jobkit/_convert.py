@@ -14,6 +14,7 @@ date strings come back as sent.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from jobkit._exceptions import FrameError
 from jobkit._frames import (
     _JSON_STRUCT_FIELDS,
     TRAIT_COLUMNS,
+    TYPE_MISMATCH,
+    TypeSuspects,
     _fields_as_text,
     _np_default,
     canonical_frame,
@@ -80,7 +83,7 @@ def _unwrap_response(data: Any, row: int) -> list[dict[str, Any]]:
     raise FrameError(msg)
 
 
-def _dumps(records: Sequence[Any]) -> bytes:
+def _dumps(records: Any) -> bytes:
     return orjson.dumps(records, default=_np_default)
 
 
@@ -99,9 +102,37 @@ def _python_jobs_to_frame(
         raise  # pragma: no cover - _raise_for_first_bad always raises
     try:
         return decode_job_objects(blobs, arrays=True, compact=True, schema=schema)
+    except TypeSuspects as suspects:
+        rows = (
+            (i, records[i])
+            for piece in suspects.pieces
+            for i in range(piece * step, min((piece + 1) * step, len(records)))
+        )
+        raise_type_mismatch(rows, schema)
     except pl.exceptions.PolarsError:
         _raise_for_first_bad(records, schema)
         raise  # pragma: no cover
+    # The suspicious text was in keys the schema does not know (dropped anyway).
+    return decode_job_objects(blobs, arrays=True, compact=True, schema=schema, check_types=False)
+
+
+_MISMATCH_BYTES = re.compile(TYPE_MISMATCH.encode())
+
+
+def raise_type_mismatch(
+    rows: Iterable[tuple[int, Mapping[str, Any]]], schema: Mapping[str, pl.DataType]
+) -> None:
+    """Raise for the first row whose known field holds a scalar of the wrong JSON type."""
+    for row, record in rows:
+        for key, value in record.items():
+            if key in schema and _MISMATCH_BYTES.search(_dumps({key: value})):
+                msg = (
+                    f"row {row}, field {key!r}: {value!r:.80} holds a value of the wrong JSON "
+                    "type (a number or boolean where text is expected, a boolean where a "
+                    "number is, or a fraction for an integer); convert it at the source "
+                    "(e.g. str(...)) rather than let it be coerced"
+                )
+                raise FrameError(msg)
 
 
 def _decodes(records: Sequence[Any], schema: Mapping[str, pl.DataType]) -> str | None:

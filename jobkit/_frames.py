@@ -72,8 +72,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TRAIT_COLUMNS",
+    "TYPE_MISMATCH",
     "Extra",
     "RangeSpec",
+    "TypeSuspects",
     "canonical_frame",
     "decode_job_objects",
     "iter_frames",
@@ -202,18 +204,76 @@ def _finish_decoded(lf: pl.LazyFrame, schema: Mapping[str, pl.DataType]) -> pl.L
     return lf.with_columns(exprs) if exprs else lf
 
 
+def _keys_by_dtype() -> dict[str, set[str]]:
+    """Every key of the Job (at any depth) -> the names of the dtypes it has."""
+    seen: dict[str, set[str]] = {}
+
+    def walk(fields: Mapping[str, PolarsDataType], prefix: str) -> None:
+        for name, dtype in fields.items():
+            rule = JOB_FIELD_RULES.get(f"{prefix}{name}")
+            if isinstance(dtype, pl.List):
+                dtype = dtype.inner
+            if isinstance(dtype, pl.Struct):
+                walk({f.name: f.dtype for f in dtype.fields}, f"{prefix}{name}.")
+                seen.setdefault(name, set()).add("object")
+            else:
+                kind = "json" if rule is not None and rule.json_text else str(dtype)
+                seen.setdefault(name, set()).add(kind)
+
+    walk(dict(JOB_POLARS_SCHEMA), "")
+    return seen
+
+
+def _type_mismatch_pattern() -> str:
+    """A regex for a scalar of the wrong JSON type in a Job's text, integer or float field.
+
+    polars' decoder would quietly coerce these (`"name": 123` -> "123", `"id": 1.5` -> 1,
+    `"lat": true` -> 1.0), where pydantic rejects them: they must be errors, not data.
+    """
+    keys = _keys_by_dtype()
+    text = sorted(k for k, kinds in keys.items() if kinds == {"String"})
+    numbers = sorted(
+        k
+        for k, kinds in keys.items()
+        if kinds <= {"Int64", "Float64", "String"} and kinds & {"Int64", "Float64"}
+    )
+    ints = sorted(k for k, kinds in keys.items() if kinds == {"Int64"})
+    key = r'"(?:{})"\s*:\s*'
+    return "|".join(
+        [
+            key.format("|".join(text)) + r"(?:-?[0-9]|true|false)",
+            key.format("|".join(numbers)) + r"(?:true|false)",
+            key.format("|".join(ints)) + r"-?[0-9]+[.eE]",
+        ]
+    )
+
+
+TYPE_MISMATCH: Final = _type_mismatch_pattern()
+
+
+class TypeSuspects(Exception):
+    """Pieces whose text matches `TYPE_MISMATCH` (located and reported by the caller)."""
+
+    def __init__(self, pieces: list[int]) -> None:
+        super().__init__(pieces)
+        self.pieces = pieces
+
+
 def decode_job_objects(
     texts: Sequence[bytes] | pl.Series,
     *,
     arrays: bool,
     compact: bool,
     schema: Mapping[str, pl.DataType] = JOB_POLARS_SCHEMA,
+    check_types: bool = True,
 ) -> pl.DataFrame:
     """Parse JSON job objects into a frame of `schema`, losslessly.
 
     `texts` holds JSON arrays of objects (`arrays=True`) or one object each. Pieces are decoded
     in parallel on polars' thread pool. `location.fields` must already be JSON text (a string):
-    polars cannot read an object into a String field.
+    polars cannot read an object into a String field. With `check_types`, a piece holding a
+    scalar of the wrong type for its key (`TYPE_MISMATCH`) raises `TypeSuspects` naming the
+    pieces (for a Series of lines: the lines), so the caller can name the row and field.
 
     Examples
     --------
@@ -225,21 +285,26 @@ def decode_job_objects(
     dtype = pl.List(struct) if arrays else struct
     pieces = [texts] if isinstance(texts, pl.Series) else [pl.Series("j", [t]) for t in texts]
     frames = []
+    checks = []
     for piece in pieces:
-        lf = (
-            piece.alias("j")
-            .to_frame()
-            .lazy()
-            .select(
-                _tag_values(pl.col("j").cast(pl.String), compact=compact).str.json_decode(dtype)
-            )
-        )
+        text = piece.alias("j").to_frame().lazy().select(pl.col("j").cast(pl.String))
+        lf = text.select(_tag_values(pl.col("j"), compact=compact).str.json_decode(dtype))
         if arrays:
             lf = lf.explode("j")
         frames.append(_finish_decoded(lf.unnest("j"), schema))
+        if check_types:
+            checks.append(text.select(pl.col("j").str.contains(TYPE_MISMATCH).arg_true()))
     if not frames:
         return pl.DataFrame(schema=schema)
-    return pl.concat(pl.collect_all(frames), rechunk=False)
+    done = pl.collect_all(frames + checks)
+    if check_types:
+        if isinstance(texts, pl.Series):
+            suspects = done[-1]["j"].to_list()
+        else:
+            suspects = [i for i, found in enumerate(done[len(frames) :]) if found.height]
+        if suspects:
+            raise TypeSuspects(suspects)
+    return pl.concat(done[: len(frames)], rechunk=False)
 
 
 # --- input normalisation --------------------------------------------------------------------
@@ -806,12 +871,18 @@ def _decode_lines(lines: list[bytes], path: Path) -> pl.DataFrame:
     if rare:
         fixed = [orjson.dumps(_fields_as_text(orjson.loads(lines[i]))).decode() for i in rare]
         series = series.scatter(rare, fixed)
+    from jobkit._convert import _python_jobs_to_frame, raise_type_mismatch
+
     try:
         return decode_job_objects(series, arrays=False, compact=False)
+    except TypeSuspects as suspects:
+        raise_type_mismatch(
+            ((i, orjson.loads(lines[i])) for i in suspects.pieces), JOB_POLARS_SCHEMA
+        )
+        return decode_job_objects(series, arrays=False, compact=False, check_types=False)
     except pl.exceptions.PolarsError:
         pass
     # Find the first bad line to name it (only on the error path).
-    from jobkit._convert import _python_jobs_to_frame
 
     for i, line in enumerate(lines):
         try:

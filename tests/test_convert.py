@@ -168,6 +168,28 @@ def test_bad_jobs_name_the_row_and_field() -> None:
         from_jobs([{"name": "\ud800"}])
 
 
+@pytest.mark.parametrize(
+    ("job", "field"),
+    [
+        ({"name": 123}, "name"),
+        ({"name": True}, "name"),
+        ({"name": "a", "id": 1.5}, "id"),
+        ({"name": "a", "location": {"lat": True}}, "location"),
+        ({"name": "a", "skills": [{"name": 5}]}, "skills"),
+        ({"name": "a", "ranges_float": [{"name": "s", "value_min": False}]}, "ranges_float"),
+    ],
+)
+def test_wrong_json_types_are_errors_not_coercions(job: dict[str, Any], field: str) -> None:
+    # polars alone would turn 123 into "123", 1.5 into 1 and true into 1.0.
+    with pytest.raises(FrameError, match=rf"row 2, field '{field}': .* wrong JSON type"):
+        from_jobs([SEED, SEED, job])
+
+
+def test_wrong_types_in_unknown_keys_are_dropped_not_errors() -> None:
+    df = from_jobs([{"name": "a", "extra": {"name": 5}, "location": {"fields": {"name": 5}}}])
+    assert to_jobs(df)[0]["location"]["fields"] == {"name": 5}
+
+
 def test_flatten_gives_dotted_columns_that_read_back() -> None:
     df = from_jobs(fixture_objects())
     flat = from_jobs(fixture_objects(), flatten=True)

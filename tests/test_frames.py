@@ -348,6 +348,9 @@ def test_ndjson_errors_name_the_line(tmp_path: Path) -> None:
     path.write_text('{"name": "a"}\n{"name": "b", "skills": "python"}\n')
     with pytest.raises(FrameError, match=r"row 0, field 'skills'"):
         list(iter_frames(path, chunk_size=10))
+    path.write_text('{"name": "a"}\n{"name": "b", "location": {"lat": true}}\n')
+    with pytest.raises(FrameError, match=r"row 1, field 'location'.* wrong JSON type"):
+        list(iter_frames(path, chunk_size=10))
     path.write_text('{"name": "a"}\n{"name": \n')
     with pytest.raises(FrameError, match=r"row 1 of this chunk is not valid JSON"):
         list(iter_frames(path, chunk_size=10))
