@@ -46,6 +46,7 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -374,7 +375,7 @@ class _Engine:
 
     # -- sending ------------------------------------------------------------------------------
 
-    async def send(self, prepared: _Prepared) -> pa.RecordBatch:
+    async def send(self, prepared: _Prepared) -> pl.DataFrame:
         frame = prepared.frame
         if self.stopped is not None and not self.config.dry_run:
             frame = frame.with_columns(
@@ -384,7 +385,7 @@ class _Engine:
             )
         if self.config.dry_run or not prepared.bodies:
             self._count(frame["status"])
-            return _to_batch(frame)
+            return _finish(frame)
         self._count(frame.filter(pl.col("status") != "not_sent")["status"])
         tasks = [
             asyncio.ensure_future(self._index_row(_Row(ref, body)))
@@ -405,7 +406,7 @@ class _Engine:
             status=pl.coalesce("_status", "status"),
             error=pl.coalesce("_error", "error"),
         )
-        return _to_batch(frame)
+        return _finish(frame)
 
     def _count(self, statuses: pl.Series) -> None:
         for status, n in statuses.value_counts().iter_rows():
@@ -681,12 +682,13 @@ def _timestamp(value: Any) -> float | None:
     return when.timestamp() if when.tzinfo is not None else None
 
 
-def _to_batch(frame: pl.DataFrame) -> pa.RecordBatch:
-    columns = frame.select(
+def _finish(frame: pl.DataFrame) -> pl.DataFrame:
+    """A chunk's results in `RESULTS_POLARS_SCHEMA`: compact (status is a 1-byte Enum)."""
+    return frame.select(
         "row",
         "reference",
         pl.col("key") if "key" in frame.columns else pl.lit(None, pl.String).alias("key"),
-        pl.col("status").cast(pl.String),
+        pl.col("status").cast(pl.Enum(STATUSES)),
         (
             pl.col("http_status")
             if "http_status" in frame.columns
@@ -698,13 +700,15 @@ def _to_batch(frame: pl.DataFrame) -> pa.RecordBatch:
             else pl.lit(0, pl.Int32).alias("attempts")
         ),
         "error",
-    ).to_arrow()
-    table = columns.cast(RESULTS_SCHEMA)
-    return table.combine_chunks().to_batches()[0] if table.num_rows else _empty_batch()
+    ).cast(dict(RESULTS_POLARS_SCHEMA))  # type: ignore[arg-type]
 
 
-def _empty_batch() -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], schema=RESULTS_SCHEMA)
+def _to_batch(frame: pl.DataFrame) -> pa.RecordBatch:
+    """A chunk's results as one Arrow batch with `RESULTS_SCHEMA`."""
+    table = frame.with_columns(pl.col("status").cast(pl.String)).to_arrow().cast(RESULTS_SCHEMA)
+    if table.num_rows == 0:
+        return pa.RecordBatch.from_pylist([], schema=RESULTS_SCHEMA)
+    return table.combine_chunks().to_batches()[0]
 
 
 # --- drivers -----------------------------------------------------------------------------------
@@ -712,8 +716,8 @@ def _empty_batch() -> pa.RecordBatch:
 
 async def _aindex_chunks(
     chunks: Iterator[pl.DataFrame], config: IndexConfig, progress: Progress
-) -> AsyncGenerator[pa.RecordBatch, None]:
-    """The one driver: chunks (a `row` column + job columns) in, result batches out, in order."""
+) -> AsyncGenerator[pl.DataFrame, None]:
+    """The one driver: chunks (a `row` column + job columns) in, result frames out, in order."""
     client = None
     if not config.dry_run:
         # The pool is a little larger than the semaphore, so requests queue on the semaphore
@@ -722,17 +726,20 @@ async def _aindex_chunks(
             config.connection, timeout=config.timeout, max_connections=config.concurrency + 8
         )
     engine = _Engine(config, client, progress)
-    pending: deque[asyncio.Task[pa.RecordBatch]] = deque()
+    pending: deque[asyncio.Task[pl.DataFrame]] = deque()
     end = object()
+    loop = asyncio.get_running_loop()
+    # Reading and preparing a chunk is CPU work (polars releases the GIL): off the loop, so
+    # that the previous chunk's requests keep flowing meanwhile. One worker thread, not the
+    # default pool: each thread keeps its own allocator arenas, which showed as peak memory.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobkit-prepare")
     try:
         while True:
-            # Reading and preparing a chunk is CPU work (polars releases the GIL): off the loop,
-            # so that the previous chunk's requests keep flowing meanwhile.
-            chunk = await asyncio.to_thread(next, chunks, end)
+            chunk = await loop.run_in_executor(worker, next, chunks, end)
             if chunk is end:
                 break
             assert isinstance(chunk, pl.DataFrame)
-            prepared = await asyncio.to_thread(engine.prepare, chunk)
+            prepared = await loop.run_in_executor(worker, engine.prepare, chunk)
             pending.append(asyncio.ensure_future(engine.send(prepared)))
             while len(pending) >= _PIPELINE_DEPTH:
                 yield await pending.popleft()
@@ -741,6 +748,7 @@ async def _aindex_chunks(
     finally:
         for task in pending:
             task.cancel()
+        worker.shutdown(wait=False, cancel_futures=True)
         if client is not None:
             await client.aclose()
 
@@ -823,9 +831,10 @@ def index_batches(
     """
     progress_bar = Progress(total=None, enabled=progress)
     try:
-        yield from _iter_in_thread(
+        results = _iter_in_thread(
             lambda: _aindex_chunks(_batches_to_chunks(batches), config, progress_bar)
         )
+        yield from map(_to_batch, results)
     finally:
         progress_bar.close()
 
@@ -868,11 +877,23 @@ def _count_rows(source: Any) -> int | None:
     return None
 
 
-def _results(batches: Iterable[pa.RecordBatch]) -> pl.DataFrame:
-    table = pa.Table.from_batches(list(batches), schema=RESULTS_SCHEMA)
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.cast(dict(RESULTS_POLARS_SCHEMA))  # type: ignore[arg-type]
+def _results(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """All the chunks' results as one frame.
+
+    Gathered into one contiguous frame every 64 chunks: a thousand small frames held to the
+    end cost twice the memory of the same rows in a few big ones.
+    """
+    done: list[pl.DataFrame] = []
+    recent: list[pl.DataFrame] = []
+    for frame in frames:
+        recent.append(frame)
+        if len(recent) == 64:
+            done.append(pl.concat(recent, rechunk=True))
+            recent.clear()
+    done += recent
+    if not done:
+        return pl.DataFrame(schema=RESULTS_POLARS_SCHEMA)
+    return pl.concat(done, rechunk=False)  # a few big chunks: no final copy
 
 
 def _config(board: Board | AsyncBoard, options: dict[str, Any]) -> IndexConfig:
@@ -990,6 +1011,6 @@ async def aindex_frame(
     bar = Progress(total=_count_rows(df), enabled=progress)
     try:
         chunks = _numbered(df, config.chunk_size, conventions)
-        return _results([batch async for batch in _aindex_chunks(chunks, config, bar)])
+        return _results([frame async for frame in _aindex_chunks(chunks, config, bar)])
     finally:
         bar.close()
