@@ -35,6 +35,7 @@ import queue
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +98,10 @@ CREATE INDEX IF NOT EXISTS jobs_by_board_created ON jobs (board_key, created_ts,
 # The fields the server owns; whatever a request body says about them is ignored.
 _SERVER_OWNED: Final = frozenset({"key", "board_key", "id", "board", "updated_at", "archived_at"})
 _SORT_COLUMNS: Final = {"created_at": "created_ts", "updated_at": "updated_at", "id": "id"}
+# Every request checks its key and board: known-good answers are kept this long, so that
+# the common case costs no SQLite call (unknown keys and boards are always looked up, so a
+# key or board made by `jobkit key/board create` works at once).
+_AUTH_CACHE_SECONDS: Final = 2.0
 
 
 class DuplicateReferenceError(Exception):
@@ -261,6 +266,8 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._keys: dict[str, tuple[float, KeyInfo]] = {}
+        self._grants: dict[tuple[str, str], float] = {}
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         setup = self._connect()
@@ -343,11 +350,19 @@ class Store:
 
     def key_info(self, secret: str) -> KeyInfo | None:
         """The stored key matching `secret`, or None."""
+        digest = hash_key(secret)
+        now = time.monotonic()
+        cached = self._keys.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         row = self._reader.execute(
-            "SELECT hash, permission, user_email FROM api_keys WHERE hash = ?",
-            (hash_key(secret),),
+            "SELECT hash, permission, user_email FROM api_keys WHERE hash = ?", (digest,)
         ).fetchone()
-        return None if row is None else KeyInfo(row[0], row[1], row[2])
+        if row is None:
+            return None
+        info = KeyInfo(row[0], row[1], row[2])
+        self._keys[digest] = (now + _AUTH_CACHE_SECONDS, info)
+        return info
 
     def ensure_board(
         self, board_key: str, *, name: str | None = None, grant: Iterable[str] = ()
@@ -396,6 +411,9 @@ class Store:
 
     def board_access(self, key_hash: str, board_key: str) -> Literal["ok", "missing", "denied"]:
         """Whether the key may use the board, or why not."""
+        now = time.monotonic()
+        if self._grants.get((key_hash, board_key), 0.0) > now:
+            return "ok"
         row = self._reader.execute(
             "SELECT b.key, kb.key_hash FROM boards b LEFT JOIN key_boards kb"
             " ON kb.board_key = b.key AND kb.key_hash = ? WHERE b.key = ?",
@@ -403,7 +421,10 @@ class Store:
         ).fetchone()
         if row is None:
             return "missing"
-        return "ok" if row[1] is not None else "denied"
+        if row[1] is None:
+            return "denied"
+        self._grants[(key_hash, board_key)] = now + _AUTH_CACHE_SECONDS
+        return "ok"
 
     def get_board(self, board_key: str) -> dict[str, Any] | None:
         """The full board object, or None."""
