@@ -122,7 +122,7 @@ class JobPreview(W.VBox):  # type: ignore[misc]
             value=0,
             min=0,
             max=max(frame.height - 1, 0),
-            description="row",
+            tooltip="row",
             readout=False,
             continuous_update=False,
             layout=W.Layout(width="320px"),
