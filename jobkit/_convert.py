@@ -295,7 +295,8 @@ def to_json_rows(df: Any, *, include_server_fields: bool = False, **conventions:
     `df` is anything `to_jobs` accepts (with the same conventions). Null fields are emitted
     as `null` (`"skills":null`), and `[]` as `[]`, so `from_jobs` gives the frame back exactly.
     The server-set fields (`SERVER_FIELDS`: key, id, board, updated_at, archived_at) are left
-    out unless `include_server_fields=True`. Trait values go out as their JSON type.
+    out unless `include_server_fields=True`. Trait values go out as their JSON type;
+    `location.fields` text is spliced in as given (`validate_frame` checks that it is JSON).
 
     Examples
     --------
@@ -352,6 +353,13 @@ def to_jobs(df: Any, **conventions: Any) -> list[dict[str, Any]]:
     gc.disable()
     try:
         result: list[dict[str, Any]] = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        # Trait values are always valid JSON here; `location.fields` text is spliced as given.
+        msg = (
+            "location.fields holds text that is not JSON; validate_frame names the rows "
+            "(give a JSON object or array as text, or null)"
+        )
+        raise FrameError(msg) from None
     finally:
         if enabled:
             gc.enable()

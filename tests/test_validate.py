@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jobs_strategy import job_dicts
 from pydantic import ValidationError
 
-from jobkit import FrameError, Job, from_jobs, validate_frame
+from jobkit import FrameError, Job, from_jobs, to_jobs, validate_frame
 from jobkit._validate import ERRORS_SCHEMA
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hrflow-job-json"
@@ -114,6 +114,8 @@ def test_location_fields_must_be_an_object_or_array() -> None:
         (0, "location.fields"),
         (1, "location.fields"),
     ]
+    with pytest.raises(FrameError, match=r"location\.fields holds text that is not JSON"):
+        to_jobs(df)
 
 
 def test_several_problems_per_row_read_in_schema_order() -> None:
