@@ -432,6 +432,7 @@ def test_auth_reports_the_permission(api: httpx.Client) -> None:
 def test_unknown_route_and_method(api: httpx.Client) -> None:
     _expect(api.get("no/such/route"), 404, "The resource does not exist")
     _expect(api.get("/"), 404)
+    _expect(api.get("auth/"), 404)  # an envelope, not a bare redirect
     assert _expect(api.delete("job/indexing"), 405)["message"].startswith("Method DELETE")
 
 

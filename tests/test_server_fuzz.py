@@ -138,6 +138,7 @@ def test_fuzzed_job_bodies(harness: Harness, method: str, job: dict[str, Any]) -
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     path=st.sampled_from(PATHS)
+    | st.sampled_from(PATHS).map(lambda p: p + "/")
     | st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=20),
     query=st.dictionaries(
         st.sampled_from(QUERY_NAMES),

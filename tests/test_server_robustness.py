@@ -144,3 +144,29 @@ def test_unexpected_error_is_a_json_500_under_uvicorn(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_writer_that_cannot_open_the_database_fails_requests_not_hangs(tmp_path: Path) -> None:
+    store = Store(tmp_path / "boards.sqlite3")
+    secret = store.create_key()
+    store.ensure_board("demo", grant=[secret])
+    store.close()  # the next write starts a new writer thread...
+
+    def cannot_connect() -> Any:
+        msg = "unable to open database file"
+        raise OSError(msg)
+
+    store._writer._connect = cannot_connect  # ...which cannot open the file
+    headers = {"X-API-KEY": secret, "X-USER-EMAIL": "me@example.com"}
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/v1/") as client:
+            body = {"board_key": "demo", "name": "x"}
+            return await asyncio.wait_for(
+                client.post("job/indexing", json=body, headers=headers), 10
+            )
+
+    _assert_clean_500(asyncio.run(call()))
+    with pytest.raises(OSError, match="unable to open"):
+        store.insert_job("demo", {"name": "y"})

@@ -130,6 +130,8 @@ def create_app(
             Exception: _on_unexpected,
         },
     )
+    # A trailing slash is a 404 envelope like any unknown path, not a bare 307 redirect.
+    app.router.redirect_slashes = False
     app.state.store = store
     app.state.max_body_bytes = max_body_bytes
     app.state.auto_create_boards = auto_create_boards

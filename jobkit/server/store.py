@@ -183,28 +183,30 @@ class _Writer:
         self._queue: queue.SimpleQueue[
             tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future[Any]] | None
         ] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="jobkit-store-writer", daemon=True)
-        self._started = False
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
-        with self._lock:
-            if not self._started:
-                self._thread.start()
-                self._started = True
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._queue.put((fn, future))
+        with self._lock:
+            # started on first use, and again after close()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="jobkit-store-writer", daemon=True
+                )
+                self._thread.start()
         return future
 
     def close(self) -> None:
         with self._lock:
-            if self._started:
+            if self._thread is not None and self._thread.is_alive():
                 self._queue.put(None)
                 self._thread.join()
-                self._started = False
+            self._thread = None
 
     def _run(self) -> None:
-        conn = self._connect()
+        conn: sqlite3.Connection | None = None
         try:
             while True:
                 item = self._queue.get()
@@ -221,11 +223,20 @@ class _Writer:
                         stop = True
                         break
                     batch.append(more)
-                self._commit(conn, batch)
+                try:
+                    conn = conn or self._connect()
+                    self._commit(conn, batch)
+                except Exception as exc:
+                    # No connection, or even ROLLBACK failed: every caller hears of it (a
+                    # JSON 500), none waits forever; the next batch tries again.
+                    for _fn, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
                 if stop:
                     return
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     @staticmethod
     def _commit(
