@@ -358,6 +358,8 @@ def test_bad_query_is_a_400(api: httpx.Client, seven: str, params: dict[str, str
 def test_board_keys_must_be_given(api: httpx.Client) -> None:
     _expect(api.get("storing/jobs"), 400)
     _expect(api.get("storing/jobs", params={"board_keys": "[1, 2]"}), 400)
+    many = json.dumps([f"b{i}" for i in range(101)])
+    _expect(api.get("storing/jobs", params={"board_keys": many}), 400)
 
 
 # -- keys, permissions, boards -------------------------------------------------------------------

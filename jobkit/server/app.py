@@ -59,6 +59,7 @@ logger = logging.getLogger("jobkit.server")
 _NOT_FOUND_JOB: Final = "Invalid parameters. Unable to find object: job"
 _NOT_FOUND_BOARD: Final = "Invalid parameters. Unable to find object: board"
 _DUMP_EXCLUDE: Final = frozenset({"key", "board_key", "id", "board", "updated_at", "archived_at"})
+_MAX_BOARD_KEYS: Final = 100
 _EMPTY_LOCATION: Final = {"text": None, "lat": None, "lng": None, "gmaps": None, "fields": None}
 
 
@@ -316,7 +317,11 @@ def _board_keys(raw: str | None) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(k, str) for k in value):
         msg = 'Invalid parameters. board_keys: expected a JSON list of board keys, e.g. ["demo"]'
         raise ApiReply(400, msg)
-    return list(dict.fromkeys(value))
+    keys = list(dict.fromkeys(value))
+    if len(keys) > _MAX_BOARD_KEYS:
+        msg = f"Invalid parameters. board_keys: at most {_MAX_BOARD_KEYS} boards per request"
+        raise ApiReply(400, msg)
+    return keys
 
 
 async def _list(request: Request, *, search: bool) -> Response:
