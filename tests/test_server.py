@@ -233,6 +233,9 @@ def test_put_by_reference_and_not_found(api: httpx.Client, server: RunningServer
     _expect(_post(api, board, name="B", reference="r-2"), 201)
     edited = api.put("job/indexing", json={"board_key": board, "reference": "r-1", "name": "A2"})
     assert _expect(edited, 200)["data"]["name"] == "A2"
+    nested = {"board_key": board, "key": edited.json()["data"]["key"], "job": {"name": "A3"}}
+    renamed = _expect(api.put("job/indexing", json=nested), 200)["data"]
+    assert (renamed["name"], renamed["reference"]) == ("A3", "r-1")
     nowhere = {"board_key": board, "reference": "r-9", "name": "Z"}
     not_found = "Invalid parameters. Unable to find object: job"
     _expect(api.put("job/indexing", json=nowhere), 400, not_found)

@@ -216,6 +216,8 @@ async def _job_body(request: Request) -> tuple[KeyInfo, str, dict[str, Any], dic
     # Both the SDK's flat body and the nested {"board_key": ..., "job": {...}} are accepted.
     nested = body.get("job")
     job = nested if isinstance(nested, dict) else body
+    if job is nested:  # a PUT may name the job beside it: {"board_key", "key", "job": {...}}
+        job = {**{k: body[k] for k in ("key", "reference") if k in body}, **job}
     board_key = await _check_board(request, key, body.get("board_key", job.get("board_key")))
     try:
         model = Job.model_validate(job)
