@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
         description="Serve the HrFlow job API (/v1/) over HTTP on a local SQLite store.",
     )
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
-    serve_cmd.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    serve_cmd.add_argument("--port", type=int, default=8000, help="default 8000; 0: any free")
     _db_option(serve_cmd)
     serve_cmd.add_argument(
         "--api-key",
@@ -62,7 +62,11 @@ def register(commands: Any) -> None:
         "throttle_rate=0.05,seed=1",
     )
     serve_cmd.add_argument(
-        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, metavar="N"
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="larger request bodies get a 413 (default 1 MiB)",
     )
     serve_cmd.set_defaults(handler=_run_serve)
 
