@@ -1,10 +1,11 @@
 """Conversion benchmark: jobkit against the fastest route polars / pyarrow offer (the floor).
 
-    .venv/bin/python bench/convert.py [--rows 100000] [--repeat 5]
+    .venv/bin/python bench/convert.py [--rows 100000] [--repeat 5] [--rich]
 
 100k jobs are built by repeating data/network-jobs-sample.jsonl (1,000 real postings) with
-distinct references. Every figure is the best of `--repeat` runs, measured in this run, and
-printed as a ratio to its floor next to the target:
+distinct references (`--rich`: the real HrFlow objects of tests/fixtures, every field set).
+Every figure is the best of `--repeat` runs, measured in this run, and printed as a ratio to
+its floor next to the target:
 
 * to_json_rows(df)  vs  df.write_ndjson()                                target <= 1.5x
 * to_jobs(df)       vs  df.to_arrow().to_pylist()                         target <= 1.5x
@@ -32,7 +33,9 @@ from jobkit import Job
 from jobkit._frames import TRAIT_COLUMNS
 from jobkit._schema import JOB_POLARS_SCHEMA
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "network-jobs-sample.jsonl"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "network-jobs-sample.jsonl"
+RICH = ROOT / "tests" / "fixtures" / "hrflow-job-json"
 
 
 def best(fn: Callable[[], Any], repeat: int) -> float:
@@ -45,8 +48,14 @@ def best(fn: Callable[[], Any], repeat: int) -> float:
     return min(times)
 
 
-def build_jobs(rows: int) -> list[dict[str, Any]]:
-    sample = [orjson.loads(line) for line in SAMPLE.read_bytes().splitlines() if line.strip()]
+def build_jobs(rows: int, *, rich: bool = False) -> list[dict[str, Any]]:
+    if rich:  # the real HrFlow objects: every field, skills with numbers, mixed tag values
+        objects = [orjson.loads(p.read_bytes()) for p in sorted(RICH.glob("*.json"))]
+        sample = [o["data"] if "code" in o else o for o in objects]
+        for i, job in enumerate(sample):
+            job["reference"] = f"rich-{i}"
+    else:
+        sample = [orjson.loads(line) for line in SAMPLE.read_bytes().splitlines() if line.strip()]
     jobs = []
     for i in range(rows):
         job = dict(sample[i % len(sample)])
@@ -56,10 +65,16 @@ def build_jobs(rows: int) -> list[dict[str, Any]]:
 
 
 def as_text_values(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The floor's input: every trait value already JSON text (what pyarrow can hold)."""
+    """The floor's input: trait values and location.fields already JSON text (what pyarrow
+    can hold in one column)."""
     out = []
     for job in jobs:
         job = dict(job)
+        if job.get("location") and job["location"].get("fields") is not None:
+            job["location"] = {
+                **job["location"],
+                "fields": orjson.dumps(job["location"]["fields"]).decode(),
+            }
         for column in TRAIT_COLUMNS:
             if job.get(column):
                 job[column] = [
@@ -79,6 +94,8 @@ def pydantic_loop(df: pl.DataFrame) -> list[str]:
     out = []
     for row in df.to_dicts():
         job = {k: v for k, v in row.items() if v is not None}
+        if job.get("location") and job["location"]["fields"] is not None:
+            job["location"] = {**job["location"], "fields": orjson.loads(job["location"]["fields"])}
         for column in TRAIT_COLUMNS:  # the frame's JSON text back to Python values
             if job.get(column):
                 job[column] = [
@@ -93,15 +110,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--rich",
+        action="store_true",
+        help="repeat the real HrFlow objects of tests/fixtures (every field) instead",
+    )
     args = parser.parse_args()
 
-    jobs = build_jobs(args.rows)
+    jobs = build_jobs(args.rows, rich=args.rich)
     df = jobkit.from_jobs(jobs)
     assert df.schema == JOB_POLARS_SCHEMA
     arrow_schema = pl.DataFrame(schema=JOB_POLARS_SCHEMA).to_arrow().schema
     text_jobs = as_text_values(jobs)
+    source = RICH.relative_to(ROOT) if args.rich else SAMPLE.relative_to(ROOT)
     print(
-        f"{df.height:,} jobs from {SAMPLE.name}, polars {pl.__version__}, "
+        f"{df.height:,} jobs from {source}, polars {pl.__version__}, "
         f"pyarrow {pa.__version__}, {pl.thread_pool_size()} threads, best of {args.repeat}\n"
     )
 
