@@ -44,16 +44,16 @@ _json_objects = st.recursive(
 _iso = st.from_regex(JOB_FIELD_RULES["created_at"].pattern or "", fullmatch=True)
 
 
-def _for(path: str, dtype: pl.DataType) -> st.SearchStrategy[Any]:
+def _for(path: str, dtype: pl.DataType, valid: bool) -> st.SearchStrategy[Any]:
     rule = JOB_FIELD_RULES.get(path)
-    optional = rule is None or not rule.required
+    optional = rule is None or not rule.required or not valid
     strategy: st.SearchStrategy[Any]
     if isinstance(dtype, pl.Struct):
-        strategy = _struct(path, dtype)
+        strategy = _struct(path, dtype, valid)
     elif isinstance(dtype, pl.List):
         inner = dtype.inner
         assert isinstance(inner, pl.Struct)
-        strategy = st.lists(_struct(path, inner), max_size=3)
+        strategy = st.lists(_struct(path, inner, valid), max_size=3)
     elif rule is not None and rule.json_text:
         if path == "location.fields":
             strategy = st.one_of(
@@ -63,30 +63,37 @@ def _for(path: str, dtype: pl.DataType) -> st.SearchStrategy[Any]:
             strategy = json_scalars
     elif rule is not None and rule.choices:
         strategy = st.sampled_from(rule.choices)
+        if not valid:
+            strategy = strategy | nasty_text
     elif rule is not None and rule.pattern:
-        strategy = _iso
+        strategy = _iso if valid else _iso | nasty_text
     elif dtype == pl.Float64:
-        lo = None if rule is None or rule.ge is None else rule.ge
-        hi = None if rule is None or rule.le is None else rule.le
+        lo = None if rule is None or rule.ge is None or not valid else rule.ge
+        hi = None if rule is None or rule.le is None or not valid else rule.le
         strategy = st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)
     elif dtype == pl.Int64:
         strategy = st.integers(min_value=0, max_value=2**63 - 1)
     else:
         strategy = nasty_text
-        if rule is not None and rule.min_length:
+        if rule is not None and rule.min_length and valid:
             strategy = strategy.filter(lambda s: len(s) >= (rule.min_length or 0))
     return st.one_of(st.none(), strategy) if optional else strategy
 
 
-def _struct(prefix: str, dtype: pl.Struct) -> st.SearchStrategy[dict[str, Any]]:
-    fields = {f.name: _for(f"{prefix}.{f.name}", f.dtype) for f in dtype.fields}
+def _struct(prefix: str, dtype: pl.Struct, valid: bool) -> st.SearchStrategy[dict[str, Any]]:
+    fields = {f.name: _for(f"{prefix}.{f.name}", f.dtype, valid) for f in dtype.fields}
     required = {n: s for n, s in fields.items() if JOB_FIELD_RULES[f"{prefix}.{n}"].required}
     optional = {n: s for n, s in fields.items() if n not in required}
     return st.fixed_dictionaries(required, optional=optional)
 
 
-def job_dicts() -> st.SearchStrategy[dict[str, Any]]:
-    """Valid Job dicts with any subset of fields (missing, null, [] and values all occur)."""
-    required = {n: _for(n, d) for n, d in JOB_POLARS_SCHEMA.items() if JOB_FIELD_RULES[n].required}
-    optional = {n: _for(n, d) for n, d in JOB_POLARS_SCHEMA.items() if n not in required}
+def job_dicts(*, valid: bool = True) -> st.SearchStrategy[dict[str, Any]]:
+    """Job dicts with any subset of fields (missing, null, [] and values all occur).
+
+    `valid=False` also breaks the declared rules (empty or missing names, out-of-range
+    coordinates, non-ISO dates, unknown skill types), with the JSON types still right.
+    """
+    fields = {n: _for(n, d, valid) for n, d in JOB_POLARS_SCHEMA.items()}
+    required = {n: s for n, s in fields.items() if JOB_FIELD_RULES[n].required and valid}
+    optional = {n: s for n, s in fields.items() if n not in required}
     return st.fixed_dictionaries(required, optional=optional)

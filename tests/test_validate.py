@@ -158,3 +158,20 @@ def test_property_valid_jobs_have_no_problems(jobs: list[dict[str, Any]]) -> Non
         for i, j in enumerate(jobs)
     ]
     assert validate_frame(from_jobs(ordered)).height == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(job_dicts(valid=False), max_size=5))
+def test_property_frame_flags_exactly_the_rows_pydantic_rejects(jobs: list[dict[str, Any]]) -> None:
+    jobs = [{**j, "reference": f"r{i}"} for i, j in enumerate(jobs)]
+    errors = validate_frame(from_jobs(jobs))
+    # value_min <= value_max is a frame rule the model does not declare.
+    errors = errors.filter(~pl.col("error").str.contains("greater than value_max"))
+    flagged = set(errors["row"].to_list())
+    rejected = set()
+    for row, job in enumerate(jobs):
+        try:
+            Job.model_validate(job)
+        except ValidationError:
+            rejected.add(row)
+    assert flagged == rejected
