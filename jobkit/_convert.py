@@ -27,6 +27,9 @@ from jobkit._frames import (
     _JSON_STRUCT_FIELDS,
     TRAIT_COLUMNS,
     TYPE_MISMATCH,
+    Extra,
+    RangeSpec,
+    TraitSpec,
     TypeSuspects,
     _fields_as_text,
     _np_default,
@@ -289,7 +292,17 @@ def _document(schema: pl.Schema, names: Sequence[str]) -> pl.Expr:
     return pl.concat_str([pl.lit("{"), *pieces, pl.lit("}")])
 
 
-def to_json_rows(df: Any, *, include_server_fields: bool = False, **conventions: Any) -> pl.Series:
+def to_json_rows(
+    df: Any,
+    *,
+    include_server_fields: bool = False,
+    columns: Mapping[str, str] | None = None,
+    tags: TraitSpec | None = None,
+    metadatas: TraitSpec | None = None,
+    ranges_float: RangeSpec | None = None,
+    ranges_date: RangeSpec | None = None,
+    extra: Extra = "raise",
+) -> pl.Series:
     """One Job JSON document per row (a String Series): the bodies `index_frame` POSTs.
 
     `df` is anything `to_jobs` accepts (with the same conventions). Null fields are emitted
@@ -312,12 +325,29 @@ def to_json_rows(df: Any, *, include_server_fields: bool = False, **conventions:
     >>> from_jobs(orjson.loads(x) for x in to_json_rows(df)).equals(df)
     True
     """
-    frame = canonical_frame(df, **conventions)
+    frame = canonical_frame(
+        df,
+        columns=columns,
+        tags=tags,
+        metadatas=metadatas,
+        ranges_float=ranges_float,
+        ranges_date=ranges_date,
+        extra=extra,
+    )
     names = [c for c in frame.columns if include_server_fields or c not in SERVER_FIELDS]
     return frame.select(_document(frame.schema, names).alias("json")).to_series()
 
 
-def to_jobs(df: Any, **conventions: Any) -> list[dict[str, Any]]:
+def to_jobs(
+    df: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    tags: TraitSpec | None = None,
+    metadatas: TraitSpec | None = None,
+    ranges_float: RangeSpec | None = None,
+    ranges_date: RangeSpec | None = None,
+    extra: Extra = "raise",
+) -> list[dict[str, Any]]:
     """Rows -> Job dicts (every field, server fields included; null stays None, [] stays []).
 
     Accepts a polars DataFrame or LazyFrame, a pandas DataFrame, or a path to parquet, CSV or
@@ -339,7 +369,15 @@ def to_jobs(df: Any, **conventions: Any) -> list[dict[str, Any]]:
     >>> job["ranges_float"]
     [{'name': 'salary', 'value_min': 40000.0, 'value_max': None, 'unit': 'eur'}]
     """
-    frame = canonical_frame(df, **conventions)
+    frame = canonical_frame(
+        df,
+        columns=columns,
+        tags=tags,
+        metadatas=metadatas,
+        ranges_float=ranges_float,
+        ranges_date=ranges_date,
+        extra=extra,
+    )
     if frame.is_empty():
         return []
     # One `[...]` array built in polars and parsed by one orjson call, straight from bytes.

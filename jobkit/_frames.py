@@ -75,6 +75,7 @@ __all__ = [
     "TYPE_MISMATCH",
     "Extra",
     "RangeSpec",
+    "TraitSpec",
     "TypeSuspects",
     "canonical_frame",
     "decode_job_objects",

@@ -10,12 +10,13 @@ unique within the frame.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
 import polars as pl
 
-from jobkit._frames import _JSON_STRUCT_FIELDS, canonical_frame
+from jobkit._frames import _JSON_STRUCT_FIELDS, Extra, RangeSpec, TraitSpec, canonical_frame
 from jobkit._schema import JOB_FIELD_RULES, JOB_POLARS_SCHEMA, FieldRule
 
 __all__ = ["ERRORS_SCHEMA", "validate_frame"]
@@ -100,7 +101,16 @@ def _problems(
     ]
 
 
-def validate_frame(df: Any, **conventions: Any) -> pl.DataFrame:
+def validate_frame(
+    df: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    tags: TraitSpec | None = None,
+    metadatas: TraitSpec | None = None,
+    ranges_float: RangeSpec | None = None,
+    ranges_date: RangeSpec | None = None,
+    extra: Extra = "raise",
+) -> pl.DataFrame:
     """One row per problem: `row` (0-based), `field` (dotted, `skills[2].type`), `error`.
 
     `df` is anything `to_jobs` accepts, with the same conventions. An empty frame (with that
@@ -128,7 +138,15 @@ def validate_frame(df: Any, **conventions: Any) -> pl.DataFrame:
     >>> validate_frame(df.head(1)).shape
     (0, 3)
     """
-    frame = canonical_frame(df, **conventions)
+    frame = canonical_frame(
+        df,
+        columns=columns,
+        tags=tags,
+        metadatas=metadatas,
+        ranges_float=ranges_float,
+        ranges_date=ranges_date,
+        extra=extra,
+    )
     lf = frame.lazy().with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
     found: list[pl.LazyFrame] = []
     order: dict[str, int] = {}
