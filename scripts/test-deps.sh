@@ -14,7 +14,9 @@ java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | he
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
     $SUDO mkdir -p /usr/share/man/man1
     $SUDO apt-get update
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends openjdk-17-jre-headless
+    # `env` inside sudo: sudo resets the environment, so a prefix assignment would not reach it
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        openjdk-17-jre-headless
 fi
 if ! "$VENV/bin/python" -c "import pyspark" >/dev/null 2>&1; then
     "$VENV/bin/pip" install -e ".[spark]"
