@@ -40,7 +40,7 @@ def register(commands: Any) -> None:
     )
     index.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
     index.add_argument("--concurrency", type=_positive, default=32, metavar="N")
-    index.add_argument("--chunk-size", type=_positive, default=1000, metavar="N")
+    index.add_argument("--chunk-size", type=_positive, default=5000, metavar="N")
     index.add_argument("--deadline", type=float, default=None, metavar="SECONDS")
     index.add_argument(
         "--output",

@@ -97,7 +97,8 @@ def test_faults_end_with_exactly_one_job_per_reference_and_a_rerun_changes_nothi
         client_for(server) as client,
     ):
         board = client.board("demo")
-        first = jobkit.index_frame(df, board, progress=False, seed=seed, **FAST)
+        # Chunks of 500: the duplicates of rows 3 and 1999 sit in later chunks.
+        first = jobkit.index_frame(df, board, progress=False, seed=seed, chunk_size=500, **FAST)
         check_statuses(df, first, "created")
         assert first["attempts"].max() > 1  # the faults did happen
 
@@ -113,7 +114,9 @@ def test_faults_end_with_exactly_one_job_per_reference_and_a_rerun_changes_nothi
         # finds after a lost answer from one its own POST wrote (see jobkit._index): a rerun
         # within the same second as the first run's last write could call it `created`.
         time.sleep(1.01 - time.time() % 1)
-        again = jobkit.index_frame(df, board, progress=False, seed=seed + 100, **FAST)
+        again = jobkit.index_frame(
+            df, board, progress=False, seed=seed + 100, chunk_size=500, **FAST
+        )
         check_statuses(df, again, "exists")
         assert again.select("reference", "key").equals(first.select("reference", "key"))
         assert jobkit.read_board(board, include_archived=True).height == N_GOOD
@@ -255,3 +258,29 @@ def test_a_board_key_string_uses_the_environments_credentials(
     assert res["status"].to_list() == ["created"]
     with client_for(server) as client:
         assert client.board("demo").get(reference="env")["key"] == res["key"][0]
+
+
+def test_index_batches_is_the_engine_neutral_core(server: RunningServer) -> None:
+    import pyarrow as pa
+
+    from jobkit._index import RESULTS_SCHEMA, IndexConfig, index_batches
+
+    config = IndexConfig(server.url, server.api_key, server.user_email, "demo", concurrency=4)
+    batches = [
+        pa.RecordBatch.from_pydict(
+            {"row": [100, 101], "name": ["Core A", ""], "reference": ["core-a", "core-b"]}
+        ),
+        pa.RecordBatch.from_pydict(
+            {
+                "row": [205, 206],
+                "name": ["Core C", "Core A again"],
+                "reference": ["core-c", "core-a"],
+            }
+        ),
+    ]
+    out = list(index_batches(batches, config))
+    assert [b.schema for b in out] == [RESULTS_SCHEMA, RESULTS_SCHEMA]
+    table = pa.Table.from_batches(out)
+    assert table.column("row").to_pylist() == [100, 101, 205, 206]
+    assert table.column("status").to_pylist() == ["created", "invalid", "created", "duplicate"]
+    assert "row 100" in table.column("error").to_pylist()[3]
