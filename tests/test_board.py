@@ -75,7 +75,8 @@ def test_read_board_pages_concurrently_without_losing_or_repeating_jobs(
         jobkit.index_frame(df, board, progress=False)
         back = jobkit.read_board(board, page_size=7, concurrency=4)
     refs = back.filter(pl.col("reference").str.starts_with("page-"))["reference"].to_list()
-    assert refs == df["reference"].to_list()  # all of them, once, oldest first
+    # All of them, once each (sent concurrently, so created in no particular order).
+    assert sorted(refs) == df["reference"].to_list()
     assert back["key"].n_unique() == back.height
 
 
