@@ -293,3 +293,41 @@ def test_deadline_stops_sending_and_leaves_rows_not_sent() -> None:
     assert outs[0].status == "not_sent"
     assert "deadline" in (outs[0].error or "")
     assert api.calls == []
+
+
+def test_seen_references_agree_with_a_set_across_many_chunks() -> None:
+    import numpy as np
+
+    from jobkit._index import _SeenReferences
+
+    rng = np.random.default_rng(7)
+    seen, truth = _SeenReferences(), {}
+    row = 0
+    for size in rng.integers(1, 400, size=60):  # uneven chunks force every kind of merge
+        hashes = rng.integers(0, 5_000, size=size).astype(np.uint64)  # many repeats
+        firsts = seen.first_rows(hashes)
+        for h, first in zip(hashes.tolist(), firsts.tolist(), strict=True):
+            assert first == truth.get(h, -1)
+        new_hashes, new_rows = [], []
+        for h in hashes.tolist():
+            if h not in truth:
+                truth[h] = row
+                new_hashes.append(h)
+                new_rows.append(row)
+            row += 1
+        seen.add(np.array(new_hashes, dtype=np.uint64), np.array(new_rows, dtype=np.int64))
+    assert len(seen._levels) <= 12  # merged like a log-structured tree, not one per chunk
+
+
+def test_retry_after_as_an_http_date_is_honoured_and_capped() -> None:
+    import email.utils
+    import time
+
+    from jobkit._retry import parse_retry_after
+
+    soon = email.utils.formatdate(time.time() + 5, usegmt=True)
+    assert 3.5 <= (parse_retry_after(soon) or 0) <= 5.5
+    later = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    assert FAST.delay(1, retry_after=parse_retry_after(later)) == FAST.retry_after_max
+    past = email.utils.formatdate(time.time() - 60, usegmt=True)
+    assert parse_retry_after(past) == 0.0
