@@ -370,6 +370,13 @@ class LoopThread:
         self._finalizer()
 
 
+def _close_client(loop: LoopThread, client: AsyncClient) -> None:
+    if not loop.loop.is_closed():
+        with contextlib.suppress(RuntimeError, TimeoutError):
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop.loop).result(timeout=5)
+    loop.close()
+
+
 def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
     if loop.is_closed():
         return
@@ -403,6 +410,8 @@ class Client:
         self.timeout = timeout
         self._loop = LoopThread()
         self._async = self._loop.run(self._make(connection, timeout, max_connections))
+        # A client dropped without close() still closes its session and stops its thread.
+        self._finalizer = weakref.finalize(self, _close_client, self._loop, self._async)
 
     @staticmethod
     async def _make(connection: Connection, timeout: float, max_connections: int) -> AsyncClient:
@@ -420,10 +429,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        if not self._loop.loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self._loop.run(self._async.aclose())
-        self._loop.close()
+        self._finalizer()
 
     def board(self, key: str) -> Board:
         """A handle on the board `key` (in the embedded store, created on first use)."""
