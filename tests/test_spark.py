@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,3 +242,10 @@ def _options(**overrides: Any) -> dict[str, Any]:
         **FAST_RETRIES,
     }
     return {**options, **overrides}
+
+
+def test_importing_jobkit_never_imports_pyspark() -> None:
+    # Clusters without Spark, and every script, import jobkit; pyspark loads only on use.
+    code = "import sys, jobkit, jobkit.spark; print('pyspark' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
