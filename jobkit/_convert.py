@@ -16,10 +16,12 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 import polars as pl
+import pyarrow as pa
 from pydantic import BaseModel
 
 from jobkit._exceptions import FrameError
@@ -32,11 +34,16 @@ from jobkit._frames import (
     TraitSpec,
     TypeSuspects,
     _fields_as_text,
+    _finish_decoded,
     _np_default,
+    _tag_values,
     canonical_frame,
     decode_job_objects,
 )
 from jobkit._schema import JOB_POLARS_SCHEMA, SERVER_FIELDS
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 __all__ = ["flatten_frame", "from_jobs", "to_jobs", "to_json_rows"]
 
@@ -88,6 +95,81 @@ def _unwrap_response(data: Any, row: int) -> list[dict[str, Any]]:
 
 def _dumps(records: Any) -> bytes:
     return orjson.dumps(records, default=_np_default)
+
+
+# Columns read from JSON text (values keep their JSON type; a scalar of the wrong type is
+# caught by `TYPE_MISMATCH`); the others (plain text, `board`, `sections`) are read by pyarrow
+# straight from the dicts, which rejects a wrong type by itself. Both run at once.
+_JSON_ROUTE: Final = tuple(
+    c
+    for c, d in JOB_POLARS_SCHEMA.items()
+    if c in TRAIT_COLUMNS
+    or c in _JSON_STRUCT_FIELDS
+    or d.is_numeric()
+    or (isinstance(d, pl.List) and c != "sections")
+)
+_ARROW_ROUTE: Final = tuple(c for c in JOB_POLARS_SCHEMA if c not in _JSON_ROUTE)
+_ARROW_SCHEMA: list[pa.Schema] = []  # built on first use
+
+
+def _arrow_schema() -> pa.Schema:
+    if not _ARROW_SCHEMA:
+        empty = pl.DataFrame(schema={c: JOB_POLARS_SCHEMA[c] for c in _ARROW_ROUTE})
+        _ARROW_SCHEMA.append(empty.to_arrow().schema)
+    return _ARROW_SCHEMA[0]
+
+
+def _jobs_to_frame(records: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """Job dicts (unwrapped) -> the canonical frame, by the fastest exact route.
+
+    pyarrow reads the plain columns from the dicts while polars decodes the JSON-typed ones
+    (one small JSON array per column, tagged as in `decode_job_objects`) on its thread pool.
+    Any error takes the slower single route, which names the row and field.
+    """
+    if not records:
+        return pl.DataFrame(schema=JOB_POLARS_SCHEMA)
+    try:
+        blobs = [_dumps([r.get(c) for r in records]) for c in _JSON_ROUTE]
+    except TypeError:
+        return _python_jobs_to_frame(records)
+    queries = []
+    for column, blob in zip(_JSON_ROUTE, blobs, strict=True):
+        text = pl.LazyFrame({"j": [blob]}, schema={"j": pl.Binary}).select(
+            pl.col("j").cast(pl.String)
+        )
+        dtype = JOB_POLARS_SCHEMA[column]
+        decoded = text.select(
+            _tag_values(pl.col("j"), compact=True).str.json_decode(pl.List(dtype)).alias(column),
+            _column_mismatch(pl.col("j"), dtype).alias("bad"),
+        )
+        queries.append(_finish_decoded(decoded.explode(column), {column: dtype}))
+    with ThreadPoolExecutor(1) as pool:
+        json_part = pool.submit(pl.collect_all, queries)
+        try:
+            table = pa.Table.from_pylist(records, schema=_arrow_schema())
+        except (pa.ArrowException, UnicodeError):
+            json_part.result()
+            return _python_jobs_to_frame(records)
+        try:
+            decoded_columns = json_part.result()
+        except pl.exceptions.PolarsError:
+            return _python_jobs_to_frame(records)
+    if any(part["bad"][0] for part in decoded_columns):
+        return _python_jobs_to_frame(records)
+    plain = pl.from_arrow(table)
+    assert isinstance(plain, pl.DataFrame)
+    columns = {c: plain[c] for c in _ARROW_ROUTE}
+    columns.update({part.columns[0]: part.to_series(0) for part in decoded_columns})
+    return pl.DataFrame([columns[c] for c in JOB_POLARS_SCHEMA])
+
+
+def _column_mismatch(text: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
+    """Whether one column's JSON array holds a scalar of the wrong type (see TYPE_MISMATCH)."""
+    if dtype == pl.Int64:
+        return text.str.contains(r"[0-9][.eE]|true|false")
+    if dtype == pl.Float64:  # pragma: no cover - no top-level float column today
+        return text.str.contains(r"true|false")
+    return text.str.contains(TYPE_MISMATCH)
 
 
 def _python_jobs_to_frame(
@@ -200,7 +282,7 @@ def from_jobs(jobs: Iterable[Any] | Mapping[str, Any], *, flatten: bool = False)
     ...     "name", "location.text").rows()
     [('QA', 'Paris')]
     """
-    frame = _python_jobs_to_frame(_unwrap(jobs))
+    frame = _jobs_to_frame(_unwrap(jobs))
     return flatten_frame(frame) if flatten else frame
 
 
