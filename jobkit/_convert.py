@@ -39,6 +39,7 @@ from jobkit._frames import (
     _tag_values,
     canonical_frame,
     decode_job_objects,
+    json_text,
 )
 from jobkit._schema import JOB_POLARS_SCHEMA, SERVER_FIELDS
 
@@ -97,70 +98,92 @@ def _dumps(records: Any) -> bytes:
     return orjson.dumps(records, default=_np_default)
 
 
-# Columns read from JSON text (values keep their JSON type; a scalar of the wrong type is
-# caught by `TYPE_MISMATCH`); the others (plain text, `board`, `sections`) are read by pyarrow
-# straight from the dicts, which rejects a wrong type by itself. Both run at once.
+# Columns always read from JSON text: their numbers must keep their JSON type (pyarrow would
+# read `"lat": true` as 1.0 and `"id": 1.5` as 1, where `TYPE_MISMATCH` catches both).
 _JSON_ROUTE: Final = tuple(
     c
     for c, d in JOB_POLARS_SCHEMA.items()
-    if c in TRAIT_COLUMNS
-    or c in _JSON_STRUCT_FIELDS
+    if c in _JSON_STRUCT_FIELDS
     or d.is_numeric()
-    or (isinstance(d, pl.List) and c != "sections")
+    or (isinstance(d, pl.List) and c not in TRAIT_COLUMNS and c != "sections")
 )
-_ARROW_ROUTE: Final = tuple(c for c in JOB_POLARS_SCHEMA if c not in _JSON_ROUTE)
-_ARROW_SCHEMA: list[pa.Schema] = []  # built on first use
+# Plain text columns, `board` and `sections`: pyarrow reads them straight from the dicts and
+# rejects a wrong type by itself.
+_ARROW_ROUTE: Final = tuple(
+    c for c in JOB_POLARS_SCHEMA if c not in _JSON_ROUTE and c not in TRAIT_COLUMNS
+)
+_ARROW_TYPES: dict[str, pa.DataType] = {}  # built on first use
 
 
-def _arrow_schema() -> pa.Schema:
-    if not _ARROW_SCHEMA:
-        empty = pl.DataFrame(schema={c: JOB_POLARS_SCHEMA[c] for c in _ARROW_ROUTE})
-        _ARROW_SCHEMA.append(empty.to_arrow().schema)
-    return _ARROW_SCHEMA[0]
+def _arrow_type(column: str) -> pa.DataType:
+    if not _ARROW_TYPES:
+        empty = pl.DataFrame(schema=JOB_POLARS_SCHEMA).to_arrow().schema
+        _ARROW_TYPES.update({f.name: f.type for f in empty})
+    return _ARROW_TYPES[column]
+
+
+def _json_query(column: str, values: list[Any]) -> pl.LazyFrame:
+    """One column's values as a tagged JSON array, decoded exactly, with a type check."""
+    dtype = JOB_POLARS_SCHEMA[column]
+    text = pl.LazyFrame({"j": [_dumps(values)]}, schema={"j": pl.Binary}).select(
+        pl.col("j").cast(pl.String)
+    )
+    decoded = text.select(
+        _tag_values(pl.col("j"), compact=True).str.json_decode(pl.List(dtype)).alias(column),
+        _column_mismatch(pl.col("j"), dtype).alias("bad"),
+    )
+    return _finish_decoded(decoded.explode(column), {column: dtype})
 
 
 def _jobs_to_frame(records: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """Job dicts (unwrapped) -> the canonical frame, by the fastest exact route.
 
-    pyarrow reads the plain columns from the dicts while polars decodes the JSON-typed ones
-    (one small JSON array per column, tagged as in `decode_job_objects`) on its thread pool.
-    Any error takes the slower single route, which names the row and field.
+    pyarrow reads the plain columns from the dicts, and a trait column whose values are all
+    strings (the common case) with `value` as text; polars decodes the rest from JSON (one
+    small tagged array per column) on its thread pool meanwhile. Any error takes the single
+    JSON route, which names the row and field.
     """
     if not records:
         return pl.DataFrame(schema=JOB_POLARS_SCHEMA)
     try:
-        blobs = [_dumps([r.get(c) for r in records]) for c in _JSON_ROUTE]
-    except TypeError:
+        with ThreadPoolExecutor(1) as pool:
+            queries = [_json_query(c, [r.get(c) for r in records]) for c in _JSON_ROUTE]
+            json_part = pool.submit(pl.collect_all, queries)
+            columns = _arrow_columns(records)
+            late = [c for c in TRAIT_COLUMNS if c not in columns]
+            if late:
+                queries = [_json_query(c, [r.get(c) for r in records]) for c in late]
+                decoded = pl.collect_all(queries)
+            else:
+                decoded = []
+            decoded += json_part.result()
+    except (TypeError, pa.ArrowException, UnicodeError, pl.exceptions.PolarsError):
         return _python_jobs_to_frame(records)
-    queries = []
-    for column, blob in zip(_JSON_ROUTE, blobs, strict=True):
-        text = pl.LazyFrame({"j": [blob]}, schema={"j": pl.Binary}).select(
-            pl.col("j").cast(pl.String)
-        )
-        dtype = JOB_POLARS_SCHEMA[column]
-        decoded = text.select(
-            _tag_values(pl.col("j"), compact=True).str.json_decode(pl.List(dtype)).alias(column),
-            _column_mismatch(pl.col("j"), dtype).alias("bad"),
-        )
-        queries.append(_finish_decoded(decoded.explode(column), {column: dtype}))
-    with ThreadPoolExecutor(1) as pool:
-        json_part = pool.submit(pl.collect_all, queries)
-        try:
-            table = pa.Table.from_pylist(records, schema=_arrow_schema())
-        except (pa.ArrowException, UnicodeError):
-            json_part.result()
-            return _python_jobs_to_frame(records)
-        try:
-            decoded_columns = json_part.result()
-        except pl.exceptions.PolarsError:
-            return _python_jobs_to_frame(records)
-    if any(part["bad"][0] for part in decoded_columns):
+    if any(part["bad"][0] for part in decoded):
         return _python_jobs_to_frame(records)
-    plain = pl.from_arrow(table)
-    assert isinstance(plain, pl.DataFrame)
-    columns = {c: plain[c] for c in _ARROW_ROUTE}
-    columns.update({part.columns[0]: part.to_series(0) for part in decoded_columns})
+    columns.update({part.columns[0]: part.to_series(0) for part in decoded})
     return pl.DataFrame([columns[c] for c in JOB_POLARS_SCHEMA])
+
+
+def _arrow_columns(records: Sequence[Mapping[str, Any]]) -> dict[str, pl.Series]:
+    """The columns pyarrow can read exactly; a trait column with a non-string value is left out."""
+    plain = pa.Table.from_pylist(
+        records, schema=pa.schema([(c, _arrow_type(c)) for c in _ARROW_ROUTE])
+    )
+    frame = pl.from_arrow(plain)
+    assert isinstance(frame, pl.DataFrame)
+    columns = {c: frame[c] for c in _ARROW_ROUTE}
+    for column in TRAIT_COLUMNS:
+        values = [r.get(column) for r in records]
+        try:
+            # The value field is String here: pyarrow accepts only str (or None) for it.
+            array = pa.array(values, type=_arrow_type(column))
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            continue
+        series = pl.Series(column, array)
+        as_json = json_text(pl.element().struct.field("value")).alias("value")
+        columns[column] = series.list.eval(pl.element().struct.with_fields(as_json))
+    return columns
 
 
 def _column_mismatch(text: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
