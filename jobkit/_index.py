@@ -726,6 +726,7 @@ async def _aindex_chunks(
             config.connection, timeout=config.timeout, max_connections=config.concurrency + 8
         )
     engine = _Engine(config, client, progress)
+    chunks = _slow_start(chunks)
     pending: deque[asyncio.Task[pl.DataFrame]] = deque()
     end = object()
     loop = asyncio.get_running_loop()
@@ -751,6 +752,18 @@ async def _aindex_chunks(
         worker.shutdown(wait=False, cancel_futures=True)
         if client is not None:
             await client.aclose()
+
+
+def _slow_start(chunks: Iterator[pl.DataFrame], head: int = 256) -> Iterator[pl.DataFrame]:
+    """The first chunk split after `head` rows, so that requests start before it is prepared."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    if first.height > 2 * head:
+        yield first.slice(0, head)
+        first = first.slice(head)
+    yield first
+    yield from chunks
 
 
 def _check_columns(frame: pl.DataFrame) -> None:
