@@ -175,3 +175,10 @@ def test_property_frame_flags_exactly_the_rows_pydantic_rejects(jobs: list[dict[
         except ValidationError:
             rejected.add(row)
     assert flagged == rejected
+
+
+def test_the_shipped_sample_is_valid() -> None:
+    # The README's main job indexes this file: every row must be a valid, distinct job.
+    sample = Path(__file__).parents[1] / "data" / "network-jobs-sample.jsonl"
+    assert validate_frame(sample).is_empty()
+    assert from_jobs([json.loads(line) for line in sample.read_text().splitlines()]).height == 1000
