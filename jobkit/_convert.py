@@ -1,9 +1,11 @@
 """Lossless conversion between frames and Job JSON: `from_jobs`, `to_jobs`, `to_json_rows`.
 
-Both directions are vectorised. `from_jobs` encodes the jobs with orjson (one C call per
-piece), tags every trait value so that polars reads its exact JSON text, and decodes the pieces
-in parallel; `to_json_rows` assembles each row's JSON document from polars' own JSON encoder,
-splicing the JSON-text values in raw; `to_jobs` parses those documents with one `orjson.loads`.
+Both directions are vectorised. `from_jobs` lets pyarrow read the plain columns (and trait
+columns whose values are all strings) straight from the dicts, while polars decodes the
+JSON-typed rest from orjson text in which every trait value is tagged so that its exact JSON
+text survives (`1.0` stays `1.0`, `"true"` stays a string). `to_json_rows` assembles each row's
+document from polars' own JSON encoder, splicing the JSON-text values in raw; `to_jobs` parses
+those documents with one `orjson.loads`. Measured by `bench/convert.py`.
 
 Round trip: `from_jobs(to_jobs(df))` equals the canonical `df`, and `to_jobs(from_jobs(jobs))`
 equals `Job.model_validate(j).model_dump(mode="json")` for each job: null stays distinct from
