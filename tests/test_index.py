@@ -111,7 +111,7 @@ def test_faults_end_with_exactly_one_job_per_reference_and_a_rerun_changes_nothi
         assert dict(stored.select("reference", "key").iter_rows()) == sent_keys
 
         # The API stamps jobs to the second, and that stamp is how a rerun tells a job it
-        # finds after a lost answer from one its own POST wrote (see jobkit._index): a rerun
+        # finds after a lost answer from one its own POST wrote (see jobkit._engine): a rerun
         # within the same second as the first run's last write could call it `created`.
         time.sleep(1.01 - time.time() % 1)
         again = jobkit.index_frame(

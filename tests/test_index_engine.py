@@ -18,7 +18,8 @@ import orjson
 import pytest
 
 from jobkit._client import AsyncClient, Connection
-from jobkit._index import IndexConfig, _Engine, _Outcome, _Row
+from jobkit._engine import _Engine, _Outcome, _Row
+from jobkit._index import IndexConfig
 from jobkit._progress import Progress
 from jobkit._retry import RetryPolicy
 
@@ -298,7 +299,7 @@ def test_deadline_stops_sending_and_leaves_rows_not_sent() -> None:
 def test_seen_references_agree_with_a_set_across_many_chunks() -> None:
     import numpy as np
 
-    from jobkit._index import _SeenReferences
+    from jobkit._engine import _SeenReferences
 
     rng = np.random.default_rng(7)
     seen, truth = _SeenReferences(), {}
