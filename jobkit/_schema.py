@@ -28,7 +28,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Union
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 __all__ = [
     "ISO_8601_PATTERN",
@@ -53,10 +62,12 @@ __all__ = [
 # ISO 8601 as HrFlow sends and accepts it: a date, optionally a time (minutes, seconds and
 # fractions optional) and an offset (`Z`, `+01:00` or the API's own `+0000`). The same
 # pattern is checked by pydantic on one job and by polars on a whole frame (both use
-# Rust's regex syntax), so one job and one row are judged alike.
+# Rust's regex syntax), so one job and one row are judged alike. `[0-9]`, not `\d`: in
+# Rust's regex `\d` also matches non-ASCII digits such as '੩'.
 ISO_8601_PATTERN: Final = (
-    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?$"
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?$"
 )
 
 # A trait value keeps the JSON type it was sent with: `true`, `1`, `0.9` and `"tag"` all
@@ -113,6 +124,15 @@ class RangeFloat(_Part):
     value_min: float | None = None
     value_max: float | None = None
     unit: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeFloat:
+        # `validate_frame` checks the same rule on a whole frame (`_validate._range_order`).
+        low, high = self.value_min, self.value_max
+        if low is not None and high is not None and low > high:
+            msg = f"value_min {low} is greater than value_max {high}"
+            raise ValueError(msg)
+        return self
 
 
 class RangeDate(_Part):

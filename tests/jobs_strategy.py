@@ -84,7 +84,18 @@ def _struct(prefix: str, dtype: pl.Struct, valid: bool) -> st.SearchStrategy[dic
     fields = {f.name: _for(f"{prefix}.{f.name}", f.dtype, valid) for f in dtype.fields}
     required = {n: s for n, s in fields.items() if JOB_FIELD_RULES[f"{prefix}.{n}"].required}
     optional = {n: s for n, s in fields.items() if n not in required}
-    return st.fixed_dictionaries(required, optional=optional)
+    parts = st.fixed_dictionaries(required, optional=optional)
+    if prefix == "ranges_float" and valid:
+        # The model's one cross-field rule: value_min <= value_max.
+        parts = parts.map(_ordered)
+    return parts
+
+
+def _ordered(part: dict[str, Any]) -> dict[str, Any]:
+    low, high = part.get("value_min"), part.get("value_max")
+    if low is not None and high is not None and low > high:
+        return {**part, "value_min": high, "value_max": low}
+    return part
 
 
 def job_dicts(*, valid: bool = True) -> st.SearchStrategy[dict[str, Any]]:

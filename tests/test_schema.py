@@ -71,6 +71,8 @@ def test_trait_values_must_be_scalars(value: object) -> None:
         ({"skills": [{"name": "python", "type": "medium"}]}, ("skills", 0, "type")),
         ({"tags": [{"name": ""}]}, ("tags", 0, "name")),
         ({"ranges_date": [{"name": "d", "value_min": "soon"}]}, ("ranges_date", 0, "value_min")),
+        ({"ranges_float": [{"name": "s", "value_min": 2, "value_max": 1}]}, ("ranges_float", 0)),
+        ({"created_at": "੩೬᠘᪔-05-05"}, ("created_at",)),
     ],
 )
 def test_constraints(patch: dict[str, Any], loc: tuple[object, ...]) -> None:
@@ -102,7 +104,9 @@ def test_iso_8601_accepts_what_hrflow_sends(text: str) -> None:
     Job.model_validate({"name": "x", "created_at": text})
 
 
-@pytest.mark.parametrize("text", ["2020-13-01", "2020-12-24T25:00", "24/12/2020", "2020-12-24T"])
+@pytest.mark.parametrize(
+    "text", ["2020-13-01", "2020-12-24T25:00", "24/12/2020", "2020-12-24T", "੩೬᠘᪔-05-05"]
+)
 def test_iso_8601_rejects(text: str) -> None:
     assert not pl.select(pl.lit(text).str.contains(ISO_8601_PATTERN)).item()
 

@@ -162,6 +162,10 @@ def test_duplicate_reference_is_a_400_even_once_archived(
             {"name": "x", "created_at": "yesterday"},
             "Invalid parameters. created_at: String should match pattern",
         ),
+        (
+            {"name": "x", "ranges_float": [{"name": "salary", "value_min": 9, "value_max": 1}]},
+            "Invalid parameters. ranges_float[0]: Value error, value_min 9.0 is greater than",
+        ),
     ],
 )
 def test_invalid_job_is_a_400_naming_the_field(
