@@ -5,8 +5,8 @@ Needs the `browser` extra (voila, playwright) and Debian's Chromium at /usr/bin/
 
     .venv/bin/python -m pytest -m browser tests/test_browser.py
 
-It writes screenshots to tests/artifacts/; preview-voila.png (the invalid row, after a click on
-next) is the one kept in the repo.
+It writes screenshots to tests/artifacts/ (not tracked); docs/preview-voila.png is a reference
+copy of preview-voila.png (the invalid row, after a click on next).
 """
 
 from __future__ import annotations
