@@ -124,7 +124,7 @@ def read_board(
     ...     board = client.board("demo")
     ...     _ = jobkit.index_frame(df, board, progress=False)
     ...     back = jobkit.read_board(board)
-    >>> back.select("reference", "name").rows()
+    >>> back.sort("reference").select("reference", "name").rows()  # sent concurrently: any order
     [('de', 'Data Engineer'), ('ml', 'ML Engineer')]
     """
     if isinstance(board, str):

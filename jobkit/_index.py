@@ -361,7 +361,8 @@ def index_frame(
     requests made for the row. Invalid and duplicate rows are never sent. A rejected row does
     not stop the others; a systemic failure (a bad key, the server gone) or the `deadline`
     (seconds, whole call) stops early and the rest is `not_sent`. Rerunning the same frame
-    converges; see the module documentation of `jobkit._index` for rows without a reference.
+    converges. Rows without a reference are sent but never retried after an unknown outcome
+    (`failed`, saying why): give every row a reference (see `jobkit._engine`).
 
     Retries: 429, 5xx and network errors, up to `max_retries` per row, with full-jitter
     exponential backoff from `backoff_initial` up to `backoff_max` seconds, or the server's
