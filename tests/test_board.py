@@ -8,10 +8,10 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import RunningServer
 
 import jobkit
 from jobkit._schema import SERVER_FIELDS
-from tests.conftest import RunningServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hrflow-job-json"
 # Set by the server on write; compared separately.

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import RunningServer
 
 import jobkit
 from jobkit._client import AsyncClient, Connection, map_transport_errors
 from jobkit._index import IndexConfig
-from tests.conftest import RunningServer
 
 SECRET = "ask_" + "7" * 32
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import RunningServer, start_server
 
 import jobkit
 from jobkit._index import RESULTS_POLARS_SCHEMA
-from tests.conftest import RunningServer, start_server
 
 N_GOOD = 2_000
 FAULTS = "error_rate=0.1,lost_response_rate=0.05,throttle_rate=0.05"
