@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RESULTS_POLARS_SCHEMA", "RESULTS_SCHEMA", "STATUSES"]
 
+# Every status a row can end in, good outcomes first, then the problems (views list them in
+# this order).
 STATUSES: Final = (
     "created",
     "updated",

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from jobkit._engine import STATUSES
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -34,17 +36,7 @@ __all__ = [
 ]
 
 # The order statuses are listed in everywhere: good outcomes first, then the problems.
-STATUS_ORDER: Final = (
-    "created",
-    "updated",
-    "exists",
-    "valid",
-    "invalid",
-    "duplicate",
-    "rejected",
-    "failed",
-    "not_sent",
-)
+STATUS_ORDER: Final = STATUSES
 # Rows a user has to act on: they are not on the board as sent.
 PROBLEM_STATUSES: Final = ("invalid", "duplicate", "rejected", "failed", "not_sent")
 

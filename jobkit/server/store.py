@@ -43,6 +43,9 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 import orjson
+import polars as pl
+
+from jobkit._schema import JOB_POLARS_SCHEMA
 
 __all__ = [
     "PERMISSIONS",
@@ -679,20 +682,9 @@ class Store:
         return JobPage(total, [r[0] if isinstance(r[0], bytes) else r[0].encode() for r in rows])
 
 
+# The list parts of a Job (skills, tags, ranges...), read off the schema.
 _LIST_FIELDS: Final = frozenset(
-    {
-        "sections",
-        "skills",
-        "languages",
-        "tasks",
-        "courses",
-        "certifications",
-        "interests",
-        "tags",
-        "metadatas",
-        "ranges_float",
-        "ranges_date",
-    }
+    name for name, dtype in JOB_POLARS_SCHEMA.items() if isinstance(dtype, pl.List)
 )
 
 
