@@ -822,7 +822,9 @@ def _iter_lazy(lf: pl.LazyFrame, chunk_size: int, conv: _Conventions) -> Iterato
 def _iter_parquet(path: Path, chunk_size: int, conv: _Conventions) -> Iterator[pl.DataFrame]:
     import pyarrow.parquet as pq
 
-    reader = pq.ParquetFile(path)
+    # No pre-buffering: by default pyarrow reads ahead and keeps buffers across row groups,
+    # which grows memory with the file rather than with the chunk.
+    reader = pq.ParquetFile(path, pre_buffer=False)
     batch_size = min(chunk_size, 1 << 20)
 
     def frames() -> Iterator[pl.DataFrame]:
