@@ -52,6 +52,12 @@ class RunningServer:
     def headers(self) -> dict[str, str]:
         return {"X-API-KEY": self.api_key, "X-USER-EMAIL": self.user_email}
 
+    def export_credentials(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point jobkit's environment credentials at this server (as a user's shell would)."""
+        monkeypatch.setenv("JOBKIT_API_KEY", self.api_key)
+        monkeypatch.setenv("JOBKIT_USER_EMAIL", self.user_email)
+        monkeypatch.setenv("JOBKIT_BASE_URL", self.url)
+
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1].split("/")[0])

@@ -83,9 +83,7 @@ def test_read_board_pages_concurrently_without_losing_or_repeating_jobs(
 def test_read_board_by_key_string_uses_the_environment(
     server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("JOBKIT_API_KEY", server.api_key)
-    monkeypatch.setenv("JOBKIT_USER_EMAIL", server.user_email)
-    monkeypatch.setenv("JOBKIT_BASE_URL", server.url)
+    server.export_credentials(monkeypatch)
     jobkit.index_frame(pl.DataFrame({"name": ["Env"], "reference": ["env-read"]}), "demo")
     assert "env-read" in jobkit.read_board("demo")["reference"].to_list()
 

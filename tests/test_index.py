@@ -251,9 +251,7 @@ def test_progress_is_silent_when_stderr_is_not_a_tty(
 def test_a_board_key_string_uses_the_environments_credentials(
     server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("JOBKIT_API_KEY", server.api_key)
-    monkeypatch.setenv("JOBKIT_USER_EMAIL", server.user_email)
-    monkeypatch.setenv("JOBKIT_BASE_URL", server.url)
+    server.export_credentials(monkeypatch)
     res = jobkit.index_frame(pl.DataFrame({"name": ["A"], "reference": ["env"]}), "demo")
     assert res["status"].to_list() == ["created"]
     with client_for(server) as client:
